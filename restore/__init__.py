@@ -1,0 +1,15 @@
+"""restore: restore degraded scientific and photographic images with a generative prior.
+
+Example:
+    >>> import restore
+    >>> sorted(restore.__all__)[:3]
+    ['PipelineSpec', 'RestoreError', '__version__']
+"""
+
+from .errors import RestoreError
+from .simulate import simulate
+from .spec import PipelineSpec, load_recipe
+
+__version__ = "0.1.0"
+
+__all__ = ["PipelineSpec", "RestoreError", "__version__", "load_recipe", "simulate"]

@@ -1,0 +1,84 @@
+"""Base class of the linear forward operators and their composition.
+
+Operators are ``nn.Module``s acting on ``(B, C, H, W)`` tensors. Each has an exact ``adjoint``
+(checked by the operator test registry), and operators compose right to left: ``(A2 * A1)(x)``
+is ``A2(A1(x))``.
+
+Example:
+    >>> import torch
+    >>> from restore.degradations import Blur, Downsample
+    >>> A = Downsample(2, "sum") * Blur.gaussian(1.5)
+    >>> A(torch.ones(1, 1, 8, 8)).shape
+    torch.Size([1, 1, 4, 4])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class LinearOperator(nn.Module):
+    """A linear map between image grids with an exact adjoint."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """Grid size of ``A(x)`` for an input of ``height x width``."""
+        return height, width
+
+    def scale(self) -> int:
+        """How many sharp-grid pixels one observed pixel spans along each axis."""
+        return 1
+
+    def __mul__(self, other: "LinearOperator") -> "Compose":
+        return Compose([other, self])
+
+
+class Compose(LinearOperator):
+    """Apply operators in order: ``Compose([A1, A2])(x) == A2(A1(x))``."""
+
+    def __init__(self, ops: list[LinearOperator]) -> None:
+        super().__init__()
+        flat: list[LinearOperator] = []
+        for op in ops:
+            flat.extend(op.ops if isinstance(op, Compose) else [op])
+        self.ops = nn.ModuleList(flat)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for op in self.ops:
+            x = op(x)
+        return x
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        for op in reversed(self.ops):
+            y = op.adjoint(y)
+        return y
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        for op in self.ops:
+            height, width = op.output_size(height, width)
+        return height, width
+
+    def scale(self) -> int:
+        factor = 1
+        for op in self.ops:
+            factor *= op.scale()
+        return factor
+
+
+def pad_adjoint(y: torch.Tensor, pads: tuple[int, int, int, int], mode: str) -> torch.Tensor:
+    """Adjoint of ``F.pad(x, pads, mode)``: folds padded borders back onto the pixels they copy."""
+    left, right, top, bottom = pads
+    shape = (*y.shape[:-2], y.shape[-2] - top - bottom, y.shape[-1] - left - right)
+    if mode == "constant":
+        return y[..., top : y.shape[-2] - bottom, left : y.shape[-1] - right]
+    with torch.enable_grad():
+        x = torch.zeros(shape, dtype=y.dtype, device=y.device, requires_grad=True)
+        (grad,) = torch.autograd.grad(F.pad(x, pads, mode=mode), x, y, create_graph=y.requires_grad)
+    return grad

@@ -1,0 +1,258 @@
+"""Plain array I/O for PNG/JPEG/WebP, TIFF and FITS files, with atomic, non-clobbering writes.
+
+Arrays come back as float32 ``(C, H, W)`` in the file's own units (8-bit images stay in 0..255,
+FITS data are scaled by BSCALE/BZERO with BLANK as NaN). ``meta`` keeps what is needed to write a
+result in the same flavour: the dtype, the channel layout, the FITS header, the image mode.
+
+Example:
+    >>> import numpy as np, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> write_array(d / "a.fits", np.ones((1, 4, 6), np.float32), {})
+    >>> read_array(d / "a.fits")[0].shape
+    (1, 4, 6)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RestoreError
+
+PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+TIFF_SUFFIXES = {".tif", ".tiff"}
+FITS_SUFFIXES = {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz"}
+
+
+def file_kind(path: str | Path) -> str:
+    """``"pil"``, ``"tiff"`` or ``"fits"`` from a file name; raises :class:`RestoreError` otherwise."""
+    name = Path(path).name.lower()
+    for kind, suffixes in (("fits", FITS_SUFFIXES), ("tiff", TIFF_SUFFIXES), ("pil", PIL_SUFFIXES)):
+        if any(name.endswith(s) for s in suffixes):
+            return kind
+    raise RestoreError("unsupported file type (expected PNG/JPEG/WebP, TIFF or FITS)", source=path)
+
+
+def _read_pil(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        mode = img.mode
+        if mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        elif mode not in ("L", "RGB", "RGBA", "I;16", "I", "F"):
+            img = img.convert("RGB")
+        arr = np.array(img)
+    dtype = arr.dtype if arr.dtype != np.int32 else np.dtype(np.uint16)
+    arr = arr.astype(np.float32)
+    arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+    return arr, {"format": "pil", "dtype": str(dtype), "mode": mode}
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        arr = tif.asarray()
+    dtype = arr.dtype
+    if arr.ndim == 2:
+        layout = "HW"
+        arr = arr[None]
+    elif arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] not in (3, 4):
+        layout = "HWC"
+        arr = np.moveaxis(arr, -1, 0)
+    elif arr.ndim == 3:
+        layout = "CHW"
+    else:
+        raise RestoreError(f"expected a 2-D or 3-D TIFF image, got shape {arr.shape}", source=path)
+    return arr.astype(np.float32), {"format": "tiff", "dtype": str(dtype), "layout": layout}
+
+
+def _read_fits(path: Path, hdu: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        if hdu is None:
+            candidates = [i for i, h in enumerate(hdul) if h.data is not None and h.is_image and h.data.ndim >= 2]
+            if not candidates:
+                raise RestoreError("no image HDU with 2-D data", source=path)
+            hdu = candidates[0]
+        elif not 0 <= hdu < len(hdul) or hdul[hdu].data is None:
+            raise RestoreError(f"HDU {hdu} holds no image data", source=path)
+        header = hdul[hdu].header.copy()
+        arr = np.array(hdul[hdu].data, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[None]
+    elif arr.ndim != 3:
+        raise RestoreError(f"expected 2-D or 3-D FITS data, got shape {arr.shape}", source=path)
+    return arr, {"format": "fits", "header": header, "hdu": hdu}
+
+
+def read_array(path: str | Path, hdu: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read an image file into a float32 ``(C, H, W)`` array and its metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise RestoreError("file not found", source=path)
+    kind = file_kind(path)
+    try:
+        if kind == "pil":
+            return _read_pil(path)
+        if kind == "tiff":
+            return _read_tiff(path)
+        return _read_fits(path, hdu)
+    except RestoreError:
+        raise
+    except Exception as err:  # a corrupt file: report it in one line
+        raise RestoreError(f"cannot read image ({type(err).__name__}: {err})", source=path) from None
+
+
+def to_dtype(arr: np.ndarray, dtype: str) -> np.ndarray:
+    """Round and clip to an integer dtype's range, or cast to a float dtype."""
+    dt = np.dtype(dtype)
+    if dt.kind in "ui":
+        info = np.iinfo(dt)
+        return np.clip(np.rint(np.nan_to_num(arr)), info.min, info.max).astype(dt)
+    return arr.astype(dt)
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None], overwrite: bool = False) -> None:
+    """Call ``writer(tmp)`` on a temporary file beside ``path``, then move it into place.
+
+    Refuses to replace an existing file unless ``overwrite``.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise RestoreError("output exists (use --overwrite or output.overwrite: true)", source=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix="".join(path.suffixes), dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        tmp.unlink()
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_pil(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str, str]) -> None:
+    from PIL import Image, PngImagePlugin
+
+    dtype = meta.get("dtype", "uint8")
+    if np.dtype(dtype).kind == "f":
+        dtype = "uint8"
+    data = to_dtype(arr, dtype)
+    data = data[0] if data.shape[0] == 1 else np.moveaxis(data, 0, -1)
+    img = Image.fromarray(data)
+    if tmp.suffix.lower() == ".png":
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+        img.save(tmp, pnginfo=info)
+    else:
+        img.save(tmp, quality=95) if tmp.suffix.lower() in (".jpg", ".jpeg", ".webp") else img.save(tmp)
+
+
+def _write_tiff(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str, str]) -> None:
+    import tifffile
+
+    data = to_dtype(arr, meta.get("dtype", "float32"))
+    layout = meta.get("layout", "HW" if data.shape[0] == 1 else "CHW")
+    if layout == "HW":
+        data = data[0]
+    elif layout == "HWC":
+        data = np.moveaxis(data, 0, -1)
+    description = "; ".join(f"{k}={v}" for k, v in text.items()) or None
+    tifffile.imwrite(tmp, data, description=description, photometric="rgb" if layout == "HWC" else None)
+
+
+def _write_fits(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str, str]) -> None:
+    from astropy.io import fits
+
+    header = meta.get("header")
+    header = header.copy() if header is not None else fits.Header()
+    for key in ("BSCALE", "BZERO", "BLANK"):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    for key, value in text.items():
+        header.add_history(f"{key}: {value}")
+    data = arr[0] if arr.shape[0] == 1 else arr
+    fits.PrimaryHDU(data=data.astype(np.float32), header=header).writeto(tmp)
+
+
+def write_array(
+    path: str | Path,
+    arr: np.ndarray,
+    meta: dict[str, Any],
+    text: dict[str, str] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Write a ``(C, H, W)`` array in the format named by ``path``'s suffix, atomically.
+
+    ``text`` goes into PNG text chunks, the TIFF ImageDescription or FITS HISTORY cards.
+    """
+    arr = np.asarray(arr)
+    if arr.ndim != 3:
+        raise ValueError(f"array must have shape (C, H, W), got {arr.shape}")
+    kind = file_kind(path)
+    writer = {"pil": _write_pil, "tiff": _write_tiff, "fits": _write_fits}[kind]
+    if kind != meta.get("format", kind):
+        warnings.warn(f"{path}: writing {meta.get('format')} data as {kind}; format metadata is not carried")
+    atomic_write(path, lambda tmp: writer(tmp, arr, meta, text or {}), overwrite=overwrite)
+
+
+NOISE_KEYWORDS = {
+    "gain": ("GAIN", "EGAIN", "CCDGAIN"),
+    "read_noise": ("RDNOISE", "READNOIS", "RON", "READNOISE"),
+    "sky": ("SKY", "BACKGND", "SKYLEVEL"),
+    "saturation": ("SATURATE", "SATLEVEL"),
+}
+
+
+def header_noise(meta: dict[str, Any]) -> dict[str, float]:
+    """Noise parameters found in a FITS header (first matching keyword of :data:`NOISE_KEYWORDS`)."""
+    header = meta.get("header")
+    found: dict[str, float] = {}
+    if header is None:
+        return found
+    for name, keys in NOISE_KEYWORDS.items():
+        for key in keys:
+            if key in header and isinstance(header[key], (int, float)):
+                found[name] = float(header[key])
+                break
+    return found
+
+
+def rescale_wcs(header: Any, scale: float) -> list[str]:
+    """Update a FITS header's linear WCS in place for pixels ``scale`` times larger (``1/f`` to refine).
+
+    ``CRPIX' = (CRPIX - 0.5) / scale + 0.5`` keeps pixel edges aligned; ``CDELT`` and ``CD`` scale by
+    ``scale`` (a ``PC`` matrix is unitless and kept). SIP/TPV distortion terms are dropped with a
+    note, which is returned.
+    """
+    notes: list[str] = []
+    axes = int(header.get("WCSAXES", header.get("NAXIS", 2)) or 2)
+    for i in range(1, min(axes, 2) + 1):
+        if f"CRPIX{i}" in header:
+            header[f"CRPIX{i}"] = (header[f"CRPIX{i}"] - 0.5) / scale + 0.5
+        if f"CDELT{i}" in header:
+            header[f"CDELT{i}"] = header[f"CDELT{i}"] * scale
+        for j in range(1, 3):
+            if f"CD{i}_{j}" in header:
+                header[f"CD{i}_{j}"] = header[f"CD{i}_{j}"] * scale
+    distortion = [k for k in header if k.split("_")[0] in ("A", "B", "AP", "BP", "PV1", "PV2") and "_" in k]
+    distortion += [k for k in ("A_ORDER", "B_ORDER", "AP_ORDER", "BP_ORDER") if k in header]
+    if distortion:
+        for key in set(distortion):
+            header.remove(key, ignore_missing=True, remove_all=True)
+        for key in ("CTYPE1", "CTYPE2"):
+            if key in header:
+                header[key] = str(header[key]).replace("-SIP", "").replace("TPV", "TAN")
+        notes.append("restore: SIP/TPV distortion terms dropped when the pixel grid was rescaled")
+    return notes
