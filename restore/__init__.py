@@ -7,9 +7,10 @@ Example:
 """
 
 from .errors import RestoreError
+from .pipeline import Pipeline, Restoration
 from .simulate import simulate
 from .spec import PipelineSpec, load_recipe
 
 __version__ = "0.1.0"
 
-__all__ = ["PipelineSpec", "RestoreError", "__version__", "load_recipe", "simulate"]
+__all__ = ["Pipeline", "PipelineSpec", "Restoration", "RestoreError", "__version__", "load_recipe", "simulate"]

@@ -43,6 +43,67 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import Pipeline
+
+    spec = _recipe(args)
+    inputs = [Path(p) for p in args.inputs] or ([spec.input] if spec.input else [])
+    if not inputs:
+        raise RestoreError("no input given and the recipe has no 'input'", source=args.recipe)
+    for path in inputs:
+        if not path.is_file():
+            raise RestoreError("input not found", source=path)
+    out_dir = Path(args.output) if args.output else spec.output.dir
+    overwrite = args.overwrite or spec.output.overwrite
+    pipe = Pipeline(spec, progress=not args.quiet)
+    for path in inputs:
+        res = pipe.run(path)
+        written = res.save(out_dir, overwrite=overwrite, figures=spec.output.figures)
+        status = "consistent" if res.consistent else "NOT data-consistent"
+        print(f"{path} -> {written[0]} (reduced chi-square {res.chi2:.3f}, {status})")
+    print("warning: detail below the observation's resolution was invented by the prior; see the spread maps",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_priors(args: argparse.Namespace) -> int:
+    from .priors import builtin_names, convert_rosinality, read_card
+    from .priors.registry import builtin_path
+
+    if args.action == "list":
+        for name in builtin_names():
+            card = read_card(builtin_path(name))
+            print(f"{name:12s} {card.architecture} {card.resolution}x{card.resolution}x{card.channels}  "
+                  f"domain={card.domain}  licence: {card.licence}")
+        return 0
+    if args.action == "info":
+        path = Path(args.name) if Path(args.name).suffix else builtin_path(args.name)
+        print(read_card(path).model_dump_json(indent=2))
+        return 0
+    if not args.output:
+        raise RestoreError("convert needs -o NAME.safetensors")
+    prior = convert_rosinality(args.name, args.output)
+    print(f"wrote {args.output} ({prior.card['architecture']}, {prior.resolution}px, latent {prior.latent_dim})")
+    return 0
+
+
+def cmd_train_prior(args: argparse.Namespace) -> int:
+    from .training import load_train_spec, train
+
+    prior = train(load_train_spec(args.config))
+    print(f"wrote prior {prior.name!r} ({prior.card['iterations']} iterations, {prior.card['wall_time_s']} s)")
+    return 0
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    from .domains import adapter_classes
+
+    for name, cls in sorted(adapter_classes().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:12s} {cls.__module__}.{cls.__name__}  {doc[0] if doc else ''}")
+    return 0
+
+
 def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", help="YAML recipe")
     p.add_argument(
@@ -73,6 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_simulate)
 
+    p = sub.add_parser("run", help="restore images with a recipe")
+    _add_recipe_args(p)
+    p.add_argument("inputs", nargs="*", help="observations (default: the recipe's input)")
+    p.add_argument("-o", "--output", help="output folder (default: the recipe's output.dir)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("priors", help="list, describe or convert priors")
+    p.add_argument("action", choices=["list", "info", "convert"])
+    p.add_argument("name", nargs="?", default="", help="prior name or file (info), checkpoint (convert)")
+    p.add_argument("-o", "--output", help="converted .safetensors file")
+    p.set_defaults(func=cmd_priors)
+
+    p = sub.add_parser("train-prior", help="train a prior from a YAML training config")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_train_prior)
+
+    p = sub.add_parser("domains", help="list the domain adapters (built in and from entry points)")
+    p.set_defaults(func=cmd_domains)
     return parser
 
 

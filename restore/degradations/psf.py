@@ -36,9 +36,13 @@ def _as_tensor(value: Number, dtype: torch.dtype) -> torch.Tensor:
     return value.to(dtype) if isinstance(value, torch.Tensor) else torch.tensor(float(value), dtype=dtype)
 
 
+def _scalar(value: Number) -> float:
+    return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+
+
 def _check_positive(name: str, value: Number) -> None:
-    if float(value) <= 0:
-        raise ValueError(f"{name} must be > 0, got {float(value)}")
+    if _scalar(value) <= 0:
+        raise ValueError(f"{name} must be > 0, got {_scalar(value)}")
 
 
 def _odd_size(half_width: float) -> int:
@@ -93,7 +97,7 @@ def gaussian_psf(
     _check_positive("fwhm", fwhm)
     sigma = _as_tensor(fwhm, torch.float64) * FWHM_TO_SIGMA
     # enclosed energy of a circular Gaussian: 1 - exp(-r^2 / 2 sigma^2)
-    radius = float(sigma) * math.sqrt(-2.0 * math.log(1.0 - energy))
+    radius = _scalar(sigma) * math.sqrt(-2.0 * math.log(1.0 - energy))
     return sample_profile(lambda r2: torch.exp(-r2 / (2 * sigma**2)), _size_for_energy(radius, size), mode, factor)
 
 
@@ -117,12 +121,12 @@ def moffat_psf(
         torch.Size([9, 9])
     """
     _check_positive("fwhm", fwhm)
-    if float(beta) <= 1:
-        raise ValueError(f"beta must be > 1 for a Moffat PSF of finite flux, got {float(beta)}")
+    if _scalar(beta) <= 1:
+        raise ValueError(f"beta must be > 1 for a Moffat PSF of finite flux, got {_scalar(beta)}")
     beta_t = _as_tensor(beta, torch.float64)
     gamma = moffat_gamma(_as_tensor(fwhm, torch.float64), beta_t)
     # enclosed energy: 1 - (1 + r^2 / gamma^2)^(1 - beta)
-    radius = float(gamma) * math.sqrt((1.0 - energy) ** (1.0 / (1.0 - float(beta))) - 1.0)
+    radius = _scalar(gamma) * math.sqrt((1.0 - energy) ** (1.0 / (1.0 - _scalar(beta))) - 1.0)
     return sample_profile(
         lambda r2: (1 + r2 / gamma**2) ** (-beta_t), _size_for_energy(radius, size), mode, factor
     )

@@ -3,8 +3,10 @@
 Pixel convention: observed pixel ``o`` is centred on the centre of the sharp-grid block
 ``[o*f, (o+1)*f)``, for every factor, so ``CRPIX' = (CRPIX - 0.5) / f + 0.5`` holds. For even
 factors the bicubic kernel equals PULSE's ``BicubicDownSample`` (Keys a = -0.5, ``4f`` taps,
-mirror padding ``3f // 2`` before). PULSE pads odd factors ``(3f - 1) / 2`` before, which moves the
-output half a sharp pixel off the block centre; here odd factors pad ``(3f + 1) / 2`` before instead.
+mirror padding ``3f / 2`` before). An even-length symmetric kernel cannot be centred on the middle
+pixel of an odd-sized block, so PULSE's odd factors land half a sharp pixel off the block centre;
+here odd factors use ``4f + 1`` taps (the Keys kernel sampled at integer multiples of ``1/f``,
+its end taps zero) centred on the block's middle pixel, padded ``(3f + 1) / 2`` on each side.
 
 Example:
     >>> import torch
@@ -36,17 +38,16 @@ def keys_cubic(x: torch.Tensor, a: float = -0.5) -> torch.Tensor:
 
 
 def bicubic_taps(factor: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """The ``4 * factor`` normalised 1-D taps of the bicubic downsampling kernel."""
-    size = 4 * factor
-    positions = (torch.arange(size, dtype=dtype) - size // 2 + 0.5) / factor
+    """The normalised 1-D taps of the bicubic downsampling kernel: ``4f`` (even ``f``) or ``4f + 1`` (odd)."""
+    size = 4 * factor + factor % 2
+    positions = (torch.arange(size, dtype=dtype) - (size - 1) / 2) / factor
     taps = keys_cubic(positions)
     return taps / taps.sum()
 
 
 def _bicubic_pads(factor: int) -> tuple[int, int]:
-    total = 3 * factor
-    before = total // 2 if factor % 2 == 0 else (total + 1) // 2
-    return before, total - before
+    total = 4 * factor + factor % 2 - factor
+    return total // 2, total - total // 2
 
 
 def _check(x: torch.Tensor, factor: int, method: str, divisible: bool = True) -> None:
@@ -100,11 +101,11 @@ def downsample_adjoint(y: torch.Tensor, factor: int, method: Method = "bicubic",
     groups = y.shape[1]
     # transpose of the strided horizontal pass; output_padding restores the padded width exactly
     width_padded = y.shape[-1] * factor + before + after
-    extra_w = width_padded - ((y.shape[-1] - 1) * factor + 4 * factor)
+    extra_w = width_padded - ((y.shape[-1] - 1) * factor + horizontal.shape[-1])
     y = F.conv_transpose2d(y, horizontal, stride=(1, factor), groups=groups, output_padding=(0, extra_w))
     y = pad_adjoint(y, (before, after, 0, 0), border)
     height_padded = y.shape[-2] * factor + before + after
-    extra_h = height_padded - ((y.shape[-2] - 1) * factor + 4 * factor)
+    extra_h = height_padded - ((y.shape[-2] - 1) * factor + vertical.shape[-2])
     y = F.conv_transpose2d(y, vertical, stride=(factor, 1), groups=groups, output_padding=(extra_h, 0))
     return pad_adjoint(y, (0, 0, before, after), border)
 

@@ -1,0 +1,156 @@
+"""The operator test registry: every linear forward operator passes adjointness, gradient, batch
+and dtype checks; plus PULSE-equivalence of bicubic downsampling and flux conservation of binning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from restore.degradations import Blur, Compose, Downsample, blur, downsample
+from restore.degradations.psf import airy_psf, gaussian_psf, moffat_psf, motion_psf
+
+OPERATORS = {
+    "gaussian-reflect": lambda: Blur(gaussian_psf(2.0)),
+    "gaussian-zeros": lambda: Blur(gaussian_psf(2.0), border="constant"),
+    "moffat-fft": lambda: Blur(moffat_psf(3.0, 2.5, size=25)),
+    "airy-circular": lambda: Blur(airy_psf(1.5, size=17), border="circular"),
+    "motion": lambda: Blur(motion_psf(5, 30.0)),
+    "bicubic-2": lambda: Downsample(2, "bicubic"),
+    "bicubic-3": lambda: Downsample(3, "bicubic"),
+    "bicubic-4": lambda: Downsample(4, "bicubic"),
+    "bicubic-8": lambda: Downsample(8, "bicubic"),
+    "sum-4": lambda: Downsample(4, "sum"),
+    "mean-3": lambda: Downsample(3, "mean"),
+    "psf+bicubic": lambda: Downsample(4, "bicubic") * Blur(gaussian_psf(1.5)),
+    "psf+sum+psf": lambda: Compose([Blur(moffat_psf(2.0, 3.5)), Downsample(2, "sum"), Blur(gaussian_psf(1.0))]),
+}
+SHAPE = (2, 3, 48, 72)  # non-square, divisible by 2, 3, 4, 8
+
+
+@pytest.fixture(params=sorted(OPERATORS), ids=sorted(OPERATORS))
+def op(request):  # noqa: ANN001, ANN201
+    return OPERATORS[request.param]().double()
+
+
+def test_adjoint(op, rng) -> None:  # noqa: ANN001
+    x = torch.randn(SHAPE, generator=rng, dtype=torch.float64)
+    ax = op(x)
+    y = torch.randn(ax.shape, generator=rng, dtype=torch.float64)
+    lhs, rhs = (ax * y).sum(), (x * op.adjoint(y)).sum()
+    assert abs(float(lhs - rhs)) <= 1e-5 * max(1.0, abs(float(lhs)))
+    assert op.adjoint(y).shape == x.shape
+
+
+def test_gradcheck(op, rng) -> None:  # noqa: ANN001
+    x = torch.randn(1, 1, 24, 24, generator=rng, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(op, (x,), eps=1e-6, atol=1e-6)
+
+
+def test_batch_equals_single_calls(op, rng) -> None:  # noqa: ANN001
+    x = torch.randn(SHAPE, generator=rng, dtype=torch.float64)
+    batched = op(x)
+    singles = torch.cat([op(x[i : i + 1]) for i in range(x.shape[0])])
+    assert torch.allclose(batched, singles, atol=1e-12)
+
+
+def test_dtype_and_output_size(op, rng) -> None:  # noqa: ANN001
+    x = torch.randn(SHAPE, generator=rng, dtype=torch.float32)
+    y = op.float()(x)
+    assert y.dtype == torch.float32
+    assert tuple(y.shape[-2:]) == op.output_size(*SHAPE[-2:])
+
+
+def test_is_linear(op, rng) -> None:  # noqa: ANN001
+    a, b = (torch.randn(SHAPE, generator=rng, dtype=torch.float64) for _ in range(2))
+    assert torch.allclose(op(2 * a - 3 * b), 2 * op(a) - 3 * op(b), atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- PULSE reference
+def _pulse_cubic(x: float, a: float = -0.5) -> float:
+    x = abs(x)
+    if x <= 1.0:
+        return (a + 2.0) * x**3 - (a + 3.0) * x**2 + 1
+    if x < 2.0:
+        return a * x**3 - 5.0 * a * x**2 + 8.0 * a * x - 4.0 * a
+    return 0.0
+
+
+def pulse_bicubic_downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """An independent re-derivation of PULSE's ``BicubicDownSample.forward`` (reflect padding)."""
+    size = 4 * factor
+    k = torch.tensor([_pulse_cubic((i - size // 2 + 0.5) / factor) for i in range(size)], dtype=x.dtype)
+    k = k / k.sum()
+    c = x.shape[1]
+    k1 = k.reshape(1, 1, size, 1).repeat(c, 1, 1, 1)
+    k2 = k.reshape(1, 1, 1, size).repeat(c, 1, 1, 1)
+    pad = max(size - factor, 0)
+    top, left = pad // 2, pad // 2
+    x = F.pad(x, (0, 0, top, pad - top), "reflect")
+    x = F.conv2d(x, k1, stride=(factor, 1), groups=c)
+    x = F.pad(x, (left, pad - left, 0, 0), "reflect")
+    return F.conv2d(x, k2, stride=(1, factor), groups=c)
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8, 16])
+def test_bicubic_equals_pulse_for_even_factors(factor: int, rng) -> None:  # noqa: ANN001
+    x = torch.rand(2, 3, 4 * factor, 6 * factor, generator=rng, dtype=torch.float64)
+    assert torch.allclose(downsample(x, factor, "bicubic"), pulse_bicubic_downsample(x, factor), atol=1e-5)
+
+
+@pytest.mark.parametrize("factor", [3, 5])
+def test_odd_factor_keeps_pixel_centres(factor: int) -> None:
+    """A linear ramp's block average sits at the block centre: our bicubic output must equal it."""
+    h = 8 * factor
+    ramp = torch.arange(h, dtype=torch.float64).reshape(1, 1, h, 1).expand(1, 1, h, h).contiguous()
+    out = downsample(ramp, factor, "bicubic")
+    expected = downsample(ramp, factor, "mean")
+    interior = slice(2, -2)
+    assert torch.allclose(out[..., interior, interior], expected[..., interior, interior], atol=1e-9)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8, 16])
+def test_sum_binning_conserves_flux(factor: int, rng) -> None:  # noqa: ANN001
+    x = torch.rand(1, 4, 16 * factor, 3 * factor, generator=rng, dtype=torch.float64) * 1000
+    out = downsample(x, factor, "sum")
+    assert torch.equal(out.sum(dim=(-1, -2)), x.sum(dim=(-1, -2))) or torch.allclose(
+        out.sum(dim=(-1, -2)), x.sum(dim=(-1, -2)), rtol=1e-14
+    )
+    assert torch.allclose(downsample(x, factor, "mean") * factor**2, out)
+
+
+def test_fft_and_direct_convolution_agree(rng) -> None:  # noqa: ANN001
+    x = torch.rand(1, 2, 40, 40, generator=rng, dtype=torch.float64)
+    k = gaussian_psf(4.0, size=21)  # FFT path
+    small = gaussian_psf(4.0, size=21)[3:-3, 3:-3]
+    small = small / small.sum()
+    from restore.degradations import blur as blur_fn
+    from restore.degradations.blur import FFT_THRESHOLD
+
+    assert k.shape[0] > FFT_THRESHOLD >= small.shape[0]
+    direct = F.conv2d(F.pad(x, (10, 10, 10, 10), mode="reflect"), k.flip(0, 1)[None, None].expand(2, 1, -1, -1), groups=2)
+    assert torch.allclose(blur_fn(x, k), direct, atol=1e-10)
+
+
+def test_blur_is_a_true_convolution() -> None:
+    """An asymmetric kernel moves a point source the way a convolution does (not a correlation)."""
+    x = torch.zeros(1, 1, 9, 9, dtype=torch.float64)
+    x[..., 4, 4] = 1
+    k = torch.zeros(3, 3, dtype=torch.float64)
+    k[1, 2] = 1  # shift right
+    assert blur(x, k)[0, 0, 4, 5] == 1
+
+
+def test_oversized_kernel_is_cropped_with_a_warning() -> None:
+    with pytest.warns(UserWarning, match="cropped"):
+        y = blur(torch.ones(1, 1, 8, 8), moffat_psf(3.0, 1.5))
+    assert torch.allclose(y, torch.ones_like(y), atol=1e-5)
+
+
+def test_bad_shapes_give_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        downsample(torch.ones(4, 4), 2)
+    with pytest.raises(ValueError, match="not divisible"):
+        downsample(torch.ones(1, 1, 10, 10), 4)
+    with pytest.raises(ValueError, match="positive integer"):
+        Downsample(0)
