@@ -325,21 +325,26 @@ class PipelineSpec(Spec):
 
 
 # ----------------------------------------------------------------------------- loading
+_ABSENT = object()
+
+
 def _key_path(loc: tuple[Any, ...], data: Any) -> str:
     """Dotted key path of an error location, without the union tags pydantic inserts."""
     keys: list[str] = []
-    node = data
+    node, tag_done = data, False
     for part in loc:
+        if isinstance(node, dict) and not tag_done and node.get("kind") == part:
+            tag_done = True  # discriminator tag pydantic inserts before a union member's fields
+            continue
+        tag_done = False
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
-        elif isinstance(node, dict) and node.get("kind") == part:
-            continue  # discriminator tag
-        elif not isinstance(part, str) or "[" in part:
-            continue  # member of a plain union (float | 'from_header')
+        elif isinstance(node, dict) or node is _ABSENT:
+            node = _ABSENT  # a key the input lacks (missing) or has in error
         else:
-            node = None
+            continue  # label of a plain union member (float | 'from_header') under a scalar value
         keys.append(str(part))
     return ".".join(keys) or "<recipe>"
 
@@ -354,8 +359,8 @@ def _format_error(err: ValidationError, source: str | Path, data: Any) -> Restor
             msg = "required key missing"
         elif msg.startswith("Input should be "):
             msg = "must be " + msg.removeprefix("Input should be ")
-        parts.append(f"{_key_path(e['loc'], data)}: {msg}")
-    unique = list(dict.fromkeys(parts))
+        parts.append((_key_path(e["loc"], data), msg))
+    unique = [f"{key}: {msg}" for key, msg in dict(reversed(parts)).items()][::-1]
     more = f" (and {len(unique) - 1} more)" if len(unique) > 1 else ""
     return RestoreError(unique[0] + more, source=source)
 
