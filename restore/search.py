@@ -153,7 +153,8 @@ class Problem:
 @dataclass
 class SearchResult:
     """Per item (``B * restarts`` rows, restarts of one observation adjacent): the returned image in the
-    prior's range, its reduced chi-square, consistency flag, the step it came from, and timings."""
+    prior's range, its reduced chi-square, consistency flag, the step it came from, and timings.
+    ``history`` is the objective per step and item ``(steps_run, B * restarts)``."""
 
     images: torch.Tensor
     chi2: torch.Tensor
@@ -162,7 +163,7 @@ class SearchResult:
     objective: torch.Tensor
     steps_run: int
     runtime_s: float
-    history: list[float] = field(default_factory=list)
+    history: torch.Tensor = field(default_factory=lambda: torch.empty(0))
 
 
 class _Latents:
@@ -267,7 +268,7 @@ def latent_search(
     best_step = torch.zeros(n, dtype=torch.long)
     frozen = torch.zeros(n, dtype=torch.bool)  # items that landed in the consistent range
     reached_eps = torch.zeros(n, dtype=torch.bool)
-    history: list[float] = []
+    history: list[torch.Tensor] = []
     bar = tqdm(range(config.steps), disable=not config.progress, desc="search", leave=False)
     steps_run = 0
     for step in bar:
@@ -286,7 +287,7 @@ def latent_search(
                 best_img[take] = images.detach()[take]
                 best_chi2[take], best_obj[take], best_step[take] = chi2[take], obj[take], step
                 frozen |= landed
-            history.append(float(obj.mean()))
+            history.append(obj.clone())
         steps_run = step + 1
         if config.early_stop and config.objective != "pulse" and bool(frozen.all()):
             break
@@ -302,7 +303,7 @@ def latent_search(
         consistent = reached_eps
     else:
         consistent = (best_chi2 >= lo) & (best_chi2 <= hi)
-    result = SearchResult(best_img, best_chi2, consistent, best_step, best_obj, steps_run, 0.0, history)
+    result = SearchResult(best_img, best_chi2, consistent, best_step, best_obj, steps_run, 0.0, torch.stack(history))
     if config.refine_steps > 0 and config.objective != "pulse":
         result = refine(problem, y, valid, n_valid, result, config)
     result.runtime_s = time.perf_counter() - start

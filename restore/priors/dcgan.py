@@ -22,7 +22,7 @@ class DCGANGenerator(nn.Module):
         steps = int(math.log2(size)) - 2
         if 2 ** (steps + 2) != size or steps < 1:
             raise ValueError(f"size must be a power of two >= 8, got {size}")
-        self.latent_dim, self.size, self.img_channels = latent_dim, size, img_channels
+        self.latent_dim, self.size, self.width, self.img_channels = latent_dim, size, width, img_channels
         ch = width * 2 ** (steps - 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(steps - 1):

@@ -67,8 +67,8 @@ def architecture_arguments(generator: nn.Module) -> tuple[str, dict[str, Any]]:
             "channels": {str(k): v for k, v in generator.channels.items()}, "img_channels": generator.img_channels,
         }  # fmt: skip
     if isinstance(generator, DCGANGenerator):
-        return "dcgan", {"latent_dim": generator.latent_dim, "size": generator.size, "img_channels": generator.img_channels,
-                         "width": generator.net[0].out_channels // 2 ** (len(generator.net) // 3 - 2)}  # fmt: skip
+        return "dcgan", {"latent_dim": generator.latent_dim, "size": generator.size, "width": generator.width,
+                         "img_channels": generator.img_channels}  # fmt: skip
     raise TypeError(f"unknown generator type {type(generator).__name__}")
 
 
@@ -144,9 +144,11 @@ def load_prior(path: str | Path) -> Prior:
     card = read_card(path)
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     prior = Prior(build_generator(card.architecture, card.arguments), card.model_dump(mode="json"))
-    missing, unexpected = prior.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise RestoreError(f"weights do not match the card's architecture (missing {missing[:3]}, unexpected {unexpected[:3]})", source=path)
+    try:
+        prior.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:200]
+        raise RestoreError(f"weights do not match the card's architecture ({detail})", source=path) from None
     prior.card["sha256"] = sha256(path)
     return prior
 
@@ -161,9 +163,9 @@ def sha256(path: str | Path) -> str:
 
 def rosinality_arguments(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Infer a rosinality generator's size, style_dim, mapping depth and channel widths from its state dict."""
-    n_mlp = sum(1 for k in state if k.startswith("style.") and k.endswith(".weight"))
+    n_mlp = len({k.split(".")[1] for k in state if k.startswith("style.")})
     style_dim = state["style.1.weight"].shape[1]
-    n_rgbs = sum(1 for k in state if k.startswith("to_rgbs.") and k.endswith(".bias"))
+    n_rgbs = len({k.split(".")[1] for k in state if k.startswith("to_rgbs.")})
     size = 2 ** (n_rgbs + 2)
     channels = {"4": int(state["conv1.conv.weight"].shape[1])}
     for i in range(n_rgbs):

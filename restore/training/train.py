@@ -237,9 +237,9 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
         with torch.no_grad():
             for p_ema, p in zip(g_ema.parameters(), g.parameters()):
                 p_ema.lerp_(p, 1 - ema_beta)
-        losses.append((float(d_loss.detach()), float(g_loss.detach())))
+        losses.append([float(d_loss.detach()), float(g_loss.detach())])
         done = it + 1 - start
-        bar.set_postfix(d=f"{float(d_loss):.3f}", g=f"{float(g_loss):.3f}",
+        bar.set_postfix(d=f"{losses[-1][0]:.3f}", g=f"{losses[-1][1]:.3f}",
                         img_s=f"{done * spec.batch / (time.perf_counter() - t0):.1f}")  # fmt: skip
         last = it + 1 == spec.iterations or (stop_after is not None and it + 1 == stop_after)
         if spec.checkpoint is not None and ((it + 1) % spec.checkpoint_every == 0 or last):

@@ -1,0 +1,110 @@
+"""restore.Pipeline and `restore run`: arrays and files in, Restoration and files out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import restore
+from restore.cli import main
+from restore.priors import StyleGAN2Generator, save_prior
+from restore.priors.io import load_prior
+from restore.search import project_to_sphere
+
+from .conftest import RECIPES
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path: Path) -> Path:
+    torch.manual_seed(1)
+    g = StyleGAN2Generator(32, 32, 2, {4: 32, 8: 32, 16: 16, 32: 16})
+    save_prior(tmp_path / "tiny.safetensors", g, {"name": "tiny", "domain": "test", "licence": "CC0"})
+    recipe = {
+        "domain": {"kind": "image", "low": 0.0, "high": 1.0},
+        "forward": [{"kind": "psf", "psf": {"kind": "gaussian", "fwhm": 1.0}}, {"kind": "downsample", "factor": 4}],
+        "noise": {"kind": "gaussian", "sigma": 0.02},
+        "prior": {"kind": "file", "path": "tiny.safetensors"},
+        "search": {"latent": "z", "restarts": 3, "steps": 400, "lr": 0.3},
+        "output": {"dir": "out"},
+        "seed": 0,
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def _truth(recipe: Path) -> np.ndarray:
+    spec = restore.load_recipe(recipe)
+    prior = load_prior(spec.prior.path)
+    with torch.no_grad():
+        z = project_to_sphere(prior.sample_latent(1, torch.Generator().manual_seed(3)), prior.latent_radius())
+        x = prior.generate(z)[0]
+    return ((x + 1) / 2).numpy()  # the image domain maps [0, 1] to the prior's [-1, 1]
+
+
+def test_pipeline_restores_an_array_in_physical_units(tiny_recipe: Path) -> None:
+    truth = _truth(tiny_recipe)
+    pipe = restore.Pipeline.from_yaml(tiny_recipe, progress=False)
+    observed = restore.simulate(pipe.spec, truth, seed=1)
+    before = observed.copy()
+    res = pipe.run(observed)
+    assert np.array_equal(observed, before)  # input not modified
+    assert res.image.shape == (3, 32, 32) and res.image.dtype == np.float32
+    assert res.samples.shape == (3, 3, 32, 32) and res.std.shape == (3, 32, 32)
+    assert res.chi_map.shape == observed.shape
+    assert res.consistent and 0.5 < res.chi2 <= 1.2
+    bicubic = np.stack([np.array(Image.fromarray(c).resize((32, 32), Image.BICUBIC)) for c in observed])
+    err = lambda a: float(np.mean((a - truth) ** 2))  # noqa: E731
+    assert err(res.image) < err(bicubic) / 2  # at least 3 dB better than bicubic
+    assert res.provenance["prior"] == "tiny" and len(res.provenance["prior_sha256"]) == 64
+    assert res.provenance["seed"] == 0 and "torch" in res.provenance["versions"]
+
+
+def test_2d_arrays_and_padding_for_small_observations(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(16, 16, 1, {4: 8, 8: 8, 16: 8}, img_channels=1)
+    save_prior(tmp_path / "grey.safetensors", g, {"name": "grey"})
+    spec = restore.PipelineSpec.model_validate({
+        "domain": {"kind": "image", "low": 0, "high": 1}, "forward": [{"kind": "downsample", "factor": 2, "method": "mean"}],
+        "noise": {"kind": "gaussian", "sigma": 0.1}, "prior": {"kind": "file", "path": str(tmp_path / "grey.safetensors")},
+        "search": {"steps": 3, "restarts": 2}})  # fmt: skip
+    res = restore.Pipeline(spec, progress=False).run(np.full((5, 6), 0.5, np.float32))
+    assert res.image.shape == (1, 10, 12) and res.chi_map.shape == (1, 5, 6)
+    with pytest.raises(restore.RestoreError, match="needs a 20x20 output"):
+        restore.Pipeline(spec, progress=False).run(np.zeros((10, 10), np.float32))
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_cli_run_writes_all_outputs_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    recipe = RECIPES / "faces.yaml"
+    sample = RECIPES / "samples" / "face_observed.png"
+    before = _sha(sample)
+    args = ["run", str(recipe), "-o", str(tmp_path), "--set", "search.steps=5", "--set", "search.restarts=2", "-q"]
+    assert main(args) == 0
+    assert _sha(sample) == before
+    stem = "face_observed"
+    for name in (f"{stem}.restored.png", f"{stem}.spread.png", f"{stem}.report.json", f"{stem}.compare.png"):
+        assert (tmp_path / name).is_file(), name
+    report = json.loads((tmp_path / f"{stem}.report.json").read_text())
+    for key in ("chi2", "consistent", "steps", "runtime_s", "prior", "seed", "recipe", "generated"):
+        assert key in report
+    restored = Image.open(tmp_path / f"{stem}.restored.png")
+    assert restored.size == (64, 64) and restored.text["restore-generated"] == "true"
+    assert main(args) == 1
+    assert "output exists" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
+
+
+def test_cli_run_missing_input_is_exit_1(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert main(["run", str(RECIPES / "faces.yaml"), str(tmp_path / "nope.png")]) == 1
+    assert "input not found" in capsys.readouterr().err
