@@ -187,3 +187,15 @@ def test_schedules() -> None:
     assert lr_schedule("cosine", 10)(10) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError):
         lr_schedule("nope", 10)
+
+
+def test_second_stage_lowers_the_objective_within_its_ball() -> None:
+    prior = tiny_dcgan()
+    forward, likelihood = Downsample(4, "mean"), GaussianNoise(0.02)
+    y = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1  # not in the prior's range
+    base = SearchConfig(latent="z", restarts=2, steps=20, progress=False)
+    first = latent_search(Problem(prior, forward, likelihood), y, base, seed=0)
+    refined = latent_search(Problem(prior, forward, likelihood), y, SearchConfig(**{**base.__dict__, "refine_steps": 30}), seed=0)
+    assert bool((refined.objective <= first.objective + 1e-6).all()) and bool((refined.objective < first.objective).any())
+    change = (refined.images - first.images).flatten(1).norm(dim=1)
+    assert bool((change <= base.refine_radius * first.images.flatten(1).norm(dim=1) + 1e-4).all())

@@ -1,0 +1,1 @@
+"""Benchmarks: speed and quality tables, written to benchmarks/RESULTS.md."""
