@@ -25,9 +25,10 @@ from torch.nn import functional as F
 from .degradations import build_forward, build_likelihood
 from .domains import Observation, get_adapter
 from .errors import RestoreError
-from .imageio import atomic_write, rescale_wcs
+from .imageio import atomic_write
 from .priors.registry import load as load_prior
-from .search import Problem, SearchResult, config_from_spec, latent_search
+from .search import Problem, config_from_spec, latent_search
+from .tiling import Blender, cut
 from .spec import PipelineSpec, load_recipe
 
 GENERATED_WARNING = (
@@ -38,7 +39,10 @@ GENERATED_WARNING = (
 
 @dataclass
 class Restoration:
-    """A restored image and how far to trust it. Arrays are float32 ``(C, H, W)`` in physical units."""
+    """A restored image and how far to trust it. Arrays are float32 ``(C, H, W)`` in physical units:
+    ``image`` (mean of the consistent restarts), ``samples`` ``(K, C, H, W)``, ``std`` (per-pixel spread:
+    where the prior invented detail), ``chi_map`` (on the observation's grid); ``chi2`` is the reduced
+    chi-square of ``image`` against the observation."""
 
     image: np.ndarray
     samples: np.ndarray
@@ -47,48 +51,39 @@ class Restoration:
     consistent: bool
     chi_map: np.ndarray
     observation: np.ndarray
-    sample_chi2: np.ndarray
     provenance: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     source: str = "array"
 
     def report(self) -> dict[str, Any]:
         """The JSON report: fit quality, search statistics and provenance."""
-        return {
-            "input": self.source, "chi2": self.chi2, "consistent": self.consistent,
-            "sample_chi2": [float(c) for c in self.sample_chi2], "generated": True, "warning": GENERATED_WARNING,
-            **self.provenance,
-        }  # fmt: skip
+        return {"input": self.source, "chi2": self.chi2, "consistent": self.consistent, "generated": True,
+                "warning": GENERATED_WARNING, **self.provenance}  # fmt: skip
 
     def save(self, directory: str | Path, stem: str | None = None, suffix: str | None = None,
              overwrite: bool = False, figures: bool = True) -> list[Path]:  # fmt: skip
-        """Write ``<stem>.restored.<ext>``, ``<stem>.spread.<ext>``, ``<stem>.report.json`` (and ``.compare.png``)."""
-        from .domains import get_adapter
-
+        """Write ``<stem>.restored.<ext>``, the spread (an extension or ``<stem>.spread.<ext>``),
+        ``<stem>.report.json`` and ``<stem>.compare.png``; existing files are an error unless ``overwrite``."""
         directory = Path(directory)
-        stem = stem or (Path(self.source).name.split(".")[0] if self.source != "array" else "restored")
-        suffix = suffix or ("".join(Path(self.source).suffixes) if self.source != "array" else ".tiff")
-        paths = [directory / f"{stem}.restored{suffix}", directory / f"{stem}.spread{suffix}", directory / f"{stem}.report.json"]
+        named = self.source != "array"
+        stem = stem or (Path(self.source).name.split(".")[0] if named else "restored")
+        suffix = suffix or ("".join(Path(self.source).suffixes) if named else ".tiff")
+        adapter = get_adapter(self.provenance["domain"])
+        paths = adapter.output_paths(directory, stem, suffix)
+        paths["report"] = directory / f"{stem}.report.json"
         if figures:
-            paths.append(directory / f"{stem}.compare.png")
-        existing = [p for p in paths if p.exists()]
+            paths["compare"] = directory / f"{stem}.compare.png"
+        existing = [p for p in paths.values() if p.exists()]
         if existing and not overwrite:
             raise RestoreError("output exists (use --overwrite or output.overwrite: true)", source=existing[0])
-        meta = dict(self.meta)
-        if meta.get("header") is not None:
-            meta["header"] = meta["header"].copy()
-            rescale_wcs(meta["header"], 1.0 / self.provenance["factor"])
         text = {"restore-generated": "true", "restore-warning": GENERATED_WARNING,
                 "restore-prior": str(self.provenance["prior"]), "restore-chi2": f"{self.chi2:.4g}"}  # fmt: skip
-        adapter = get_adapter(self.provenance["domain"])
-        adapter.write(paths[0], self.image, meta, text, overwrite=overwrite)
-        adapter.write(paths[1], self.std, {**meta, "dtype": "float32"} if suffix in (".tif", ".tiff", ".fits") else meta,
-                      {**text, "restore-content": "per-pixel spread (std) of the restarts"}, overwrite=overwrite)  # fmt: skip
+        adapter.write_restoration(self, paths, text, overwrite=overwrite)
         report = json.dumps(self.report(), indent=2)
-        atomic_write(paths[2], lambda tmp: tmp.write_text(report), overwrite=overwrite)
+        atomic_write(paths["report"], lambda tmp: tmp.write_text(report), overwrite=overwrite)
         if figures:
-            atomic_write(paths[3], lambda tmp: compare_figure(self).save(tmp, format="PNG"), overwrite=overwrite)
-        return paths
+            atomic_write(paths["compare"], lambda tmp: compare_figure(self).save(tmp, format="PNG"), overwrite=overwrite)
+        return list(paths.values())
 
 
 def _panel(arr: np.ndarray, size: tuple[int, int], symmetric: bool = False):  # noqa: ANN202 - PIL image
@@ -150,61 +145,111 @@ class Pipeline:
             noise["sky"] = float(np.nanmedian(obs.data[obs.mask]))
         return build_likelihood(self.spec.noise, noise)
 
+    def _plane_groups(self, obs: Observation) -> tuple[list[list[int]], list[int]]:
+        """Planes restored together (``prior.channels`` at a time) and planes passed through."""
+        c, k = obs.data.shape[0], self.prior.channels
+        groups = [list(range(i, i + k)) for i in range(0, c - c % k, k)]
+        rest = list(range(len(groups) * k, c))
+        if not groups:
+            raise RestoreError(f"observation has {c} planes, prior {self.prior.name!r} needs {k}", source=obs.source)
+        if rest:
+            warnings.warn(f"{obs.source}: planes {rest} do not fit prior {self.prior.name!r} ({k} channels); "
+                          "they are passed through, upsampled bicubically, with no spread", stacklevel=3)  # fmt: skip
+        return groups, rest
+
     def run(self, source: str | Path | np.ndarray | None = None) -> Restoration:
-        """Restore one observation (a file path, or an array ``(C, H, W)`` / ``(H, W)`` in physical units)."""
+        """Restore one observation (a file path, or an array ``(C, H, W)`` / ``(H, W)`` in physical units).
+
+        Frames larger than the prior's field are cut into overlapping tiles restored in batches
+        (``search.tile_batch`` tiles at a time) and blended; stacks of planes are restored plane by plane.
+        """
         obs = self.read(source)
         prior, f = self.prior, self.factor
-        c, h, w = obs.data.shape
-        if c != prior.channels:
-            raise RestoreError(f"observation has {c} channels, prior {prior.name!r} has {prior.channels}", source=obs.source)
-        obs_size = prior.resolution // f
-        if prior.resolution % f or h > obs_size or w > obs_size:
-            raise RestoreError(
-                f"observation {h}x{w} at factor {f} needs a {h * f}x{w * f} output; prior {prior.name!r} restores "
-                f"{prior.resolution}x{prior.resolution} (observations up to {obs_size}x{obs_size})", source=obs.source,
-            )  # fmt: skip
-        y = torch.from_numpy(np.nan_to_num(obs.data)).float()[None]
-        mask = torch.from_numpy(obs.mask)[None]
-        # observations smaller than the prior's field are padded; padded pixels are masked out of the fit
-        pad = (0, obs_size - w, 0, obs_size - h)
-        y, mask = F.pad(y, pad), F.pad(mask, pad, value=False)
+        if prior.resolution % f:
+            raise RestoreError(f"prior {prior.name!r} ({prior.resolution} px) is not divisible by the factor {f}")
+        tile = prior.resolution // f
+        groups, rest = self._plane_groups(obs)
+        y_all = torch.from_numpy(np.nan_to_num(obs.data)).float()
+        mask_all = torch.from_numpy(obs.mask.copy()).expand_as(y_all)
+        norm = self.adapter.normalisation(obs)
         likelihood = self._likelihood(obs)
-        problem = Problem(prior, self.forward, likelihood, self.adapter.denormalise, self.adapter.normalise)
-        result = latent_search(problem, y, self.config, mask=mask, seed=self.spec.seed)
-        return self._combine(obs, y, mask, result, problem, (h * f, w * f))
+        jobs = []  # (group index, tile, y tile, mask tile)
+        for g, planes in enumerate(groups):
+            ys, ms, tiles = cut(y_all[planes], mask_all[planes], tile, max(1, tile // 4))
+            jobs += [(g, t, ys[i], ms[i]) for i, t in enumerate(tiles)]
+        c, h, w = obs.data.shape
+        k = self.config.restarts
+        mean_b = Blender((c, h * f, w * f), f, prior.resolution)
+        var_b = Blender((c, h * f, w * f), f, prior.resolution)
+        samples_b = Blender((k, c, h * f, w * f), f, prior.resolution)
+        steps, runtime, tiles_consistent, restarts_consistent = 0, 0.0, 0, 0
+        batch = self.spec.search.tile_batch
+        for start in range(0, len(jobs), batch):
+            chunk = jobs[start : start + batch]
+            plane_idx = torch.tensor([groups[g] for g, *_ in chunk]).repeat_interleave(k, 0)
+            chunk_norm = norm.for_planes(plane_idx)
+            problem = Problem(prior, self.forward, likelihood, chunk_norm.inverse, chunk_norm.forward)
+            y = torch.stack([j[2] for j in chunk])
+            mask = torch.stack([j[3] for j in chunk])
+            result = latent_search(problem, y, self.config, mask=mask, seed=self.spec.seed + start)
+            steps, runtime = max(steps, result.steps_run), runtime + result.runtime_s
+            with torch.no_grad():
+                samples = problem.denormalise(result.images).reshape(len(chunk), k, prior.channels, prior.resolution, prior.resolution)
+            consistent = result.consistent.reshape(len(chunk), k)
+            for i, (g, t, *_) in enumerate(chunk):
+                use = consistent[i] if bool(consistent[i].any()) else torch.ones(k, dtype=torch.bool)
+                planes = groups[g]
+                m = torch.zeros(c, prior.resolution, prior.resolution)
+                v = torch.zeros_like(m)
+                m[planes] = samples[i][use].mean(0)
+                v[planes] = samples[i][use].var(0, unbiased=False)
+                sel = torch.zeros(c, 1, 1)
+                sel[planes] = 1
+                mean_b.add(t, m * sel), var_b.add(t, v * sel)
+                full = torch.zeros(k, c, prior.resolution, prior.resolution)
+                full[:, planes] = samples[i]
+                samples_b.add(t, full)
+                tiles_consistent += int(consistent[i].any())
+                restarts_consistent += int(consistent[i].sum())
+        mean, std, samples = mean_b.result(), var_b.result().clamp_min(0).sqrt(), samples_b.result()
+        if rest:
+            upsampled = F.interpolate(y_all[rest][None], scale_factor=f, mode="bicubic", align_corners=False)[0]
+            mean[rest], std[rest], samples[:, rest] = upsampled, float("nan"), upsampled
+        return self._finish(obs, y_all, mask_all, norm, likelihood, mean, std, samples, groups, {
+            "steps": steps, "runtime_s": round(runtime, 3), "tiles": len(jobs) // len(groups),
+            "tiles_consistent": tiles_consistent, "restarts_consistent": restarts_consistent,
+            "consistent": tiles_consistent == len(jobs),
+        })  # fmt: skip
 
-    def _combine(self, obs: Observation, y: torch.Tensor, mask: torch.Tensor, result: SearchResult,
-                 problem: Problem, size: tuple[int, int]) -> Restoration:  # fmt: skip
+    def _finish(self, obs: Observation, y: torch.Tensor, mask: torch.Tensor, norm, likelihood, mean: torch.Tensor,  # noqa: ANN001
+                std: torch.Tensor, samples: torch.Tensor, groups: list[list[int]], stats: dict[str, Any]) -> Restoration:  # fmt: skip
         lo, hi = self.config.chi2_range
+        restored = sorted(p for g in groups for p in g)
         with torch.no_grad():
-            samples = problem.denormalise(result.images)
-            use = result.consistent if bool(result.consistent.any()) else torch.ones_like(result.consistent)
-            mean = samples[use].mean(0, keepdim=True)
-            std = samples[use].std(0, unbiased=False, keepdim=True)
-            mu = problem.forward(mean)
-            chi2 = float(problem.likelihood.reduced_chi2(y, mu, mask)[0])
-            chi_map = problem.likelihood.chi(y, mu, mask)[0]
-        hh, ww = size
-        h, w = obs.data.shape[-2:]
+            mu = self.forward(mean[restored][None])
+            chi2 = float(likelihood.reduced_chi2(y[restored][None], mu, mask[restored][None])[0])
+            chi_map = torch.full_like(y, float("nan"))
+            chi_map[restored] = likelihood.chi(y[restored][None], mu, mask[restored][None])[0].float()
         # chi-square is convex in the image for a linear forward model, so the mean of consistent restarts
-        # is within the upper bound too (it may fall below the lower one: averaging removes noise-fitting)
-        consistent = bool(result.consistent.any())
+        # is within the upper bound too (it may fall below the lower one: averaging removes noise fitting)
+        consistent = bool(stats.pop("consistent"))
         if not consistent:
             warnings.warn(f"{obs.source}: restoration is not data-consistent (reduced chi-square {chi2:.3g}, "
-                          f"target [{lo}, {hi}])", stacklevel=2)  # fmt: skip
+                          f"target [{lo}, {hi}])", stacklevel=3)  # fmt: skip
         import restore
 
+        methods = [op.method for op in self.spec.forward if getattr(op, "kind", "") == "downsample"]
         provenance = {
             "recipe": self.spec.model_dump(mode="json"), "prior": self.prior.name,
             "prior_sha256": self.prior.card.get("sha256"), "seed": self.spec.seed, "factor": self.factor,
-            "domain": self.spec.domain.kind, "steps": result.steps_run, "runtime_s": round(result.runtime_s, 3),
-            "restarts": self.config.restarts, "restarts_consistent": int(result.consistent.sum()),
+            "domain": self.spec.domain.kind, "restarts": self.config.restarts, **stats,
+            "flux_convention": methods[-1] if methods else "none",
             "versions": {"restore": restore.__version__, "torch": torch.__version__, "numpy": np.__version__,
                          "python": platform.python_version()},
         }  # fmt: skip
         to_np = lambda t: t.float().numpy().astype(np.float32)  # noqa: E731
         return Restoration(
-            image=to_np(mean[0, :, :hh, :ww]), samples=to_np(samples[:, :, :hh, :ww]), std=to_np(std[0, :, :hh, :ww]),
-            chi2=chi2, consistent=consistent, chi_map=to_np(chi_map[:, :h, :w]), observation=obs.data.copy(),
-            sample_chi2=to_np(result.chi2), provenance=provenance, meta=obs.meta, source=obs.source,
+            image=to_np(mean), samples=to_np(samples), std=to_np(std), chi2=chi2, consistent=consistent,
+            chi_map=to_np(chi_map), observation=obs.data.copy(), provenance=provenance, meta=obs.meta,
+            source=obs.source,
         )  # fmt: skip

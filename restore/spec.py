@@ -207,7 +207,50 @@ class ImageDomainSpec(Spec):
         return self
 
 
-DomainSpec = Annotated[FacesDomainSpec | ImageDomainSpec, Field(discriminator="kind")]
+class AsinhStretchSpec(Spec):
+    """``v = asinh(x / softening) / asinh(white / softening)``, then ``[0, 1] -> [-1, 1]``; exactly invertible."""
+
+    kind: Literal["asinh"] = "asinh"
+    softening: PositiveFloat = Field(1.0, description="data units where the stretch turns from linear to log")
+    white: PositiveFloat = Field(1000.0, description="data value mapped to the top of the prior's range")
+
+
+class AstronomyDomainSpec(Spec):
+    """FITS images (astropy): HDU choice, BSCALE/BZERO/BLANK, NaN/saturation masks, header noise, WCS."""
+
+    kind: Literal["astronomy"] = "astronomy"
+    hdu: Annotated[int, Field(ge=0)] | None = Field(None, description="image HDU (default: first with 2-D data)")
+    stretch: AsinhStretchSpec = Field(default_factory=AsinhStretchSpec)
+    saturation: PositiveFloat | None = Field(None, description="saturation level (default: SATURATE keyword)")
+
+
+class MicroscopyDomainSpec(Spec):
+    """TIFF / OME-TIFF / ImageJ stacks (tifffile), percentile normalisation per plane, pixel size kept."""
+
+    kind: Literal["microscopy"] = "microscopy"
+    percentiles: tuple[float, float] = (0.1, 99.9)
+
+    @field_validator("percentiles")
+    @classmethod
+    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] < v[1] <= 100:
+            raise ValueError("must be (low, high) with 0 <= low < high <= 100")
+        return v
+
+
+class SatelliteDomainSpec(Spec):
+    """GeoTIFF scenes (tifffile): bands, nodata mask, georeferencing kept; linear ``[low, high]`` scaling."""
+
+    kind: Literal["satellite"] = "satellite"
+    low: float = 0.0
+    high: float | None = Field(None, description="default: the dtype's maximum (255, 65535) or 1.0 for floats")
+    nodata: float | None = Field(None, description="default: the GDAL_NODATA tag")
+
+
+DomainSpec = Annotated[
+    FacesDomainSpec | ImageDomainSpec | AstronomyDomainSpec | MicroscopyDomainSpec | SatelliteDomainSpec,
+    Field(discriminator="kind"),
+]
 
 
 # ----------------------------------------------------------------------------- prior

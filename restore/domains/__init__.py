@@ -1,5 +1,12 @@
 """Domain adapters: reading, normalising and writing each kind of scientific or photographic file."""
 
-from .base import DomainAdapter, FacesAdapter, LinearAdapter, Observation, adapter_classes, get_adapter
+from .astronomy import AstronomyAdapter
+from .base import DomainAdapter, Linear, LinearAdapter, Observation, adapter_classes, get_adapter
+from .faces import FacesAdapter
+from .microscopy import MicroscopyAdapter
+from .satellite import SatelliteAdapter
 
-__all__ = ["DomainAdapter", "FacesAdapter", "LinearAdapter", "Observation", "adapter_classes", "get_adapter"]
+__all__ = [
+    "AstronomyAdapter", "DomainAdapter", "FacesAdapter", "Linear", "LinearAdapter", "MicroscopyAdapter",
+    "Observation", "SatelliteAdapter", "adapter_classes", "get_adapter",
+]  # fmt: skip

@@ -1,14 +1,18 @@
 """Domain adapters: read a kind of file into an :class:`Observation`, normalise to the prior's range
-and back (exactly invertible, differentiable), and write a result with its metadata.
+and back (exactly invertible, differentiable), and write results with their metadata.
 
-Adapters register under the entry-point group ``restore.domains``; :func:`get_adapter` finds them
-by the recipe's ``domain.kind``.
+An observation holds one or more *planes* (``C`` of ``(C, H, W)``): colour channels for an RGB
+prior, or independent planes (Z/T/channels of a microscopy stack, bands of a scene) that a
+single-channel prior restores one by one, batched. Adapters register under the entry-point group
+``restore.domains`` (``name = "package.module:AdapterClass"``); :func:`get_adapter` finds them by
+the recipe's ``domain.kind``.
 
 Example:
     >>> import torch
     >>> adapter = LinearAdapter(low=0.0, high=255.0)
+    >>> norm = adapter.normalisation(Observation.from_array(torch.zeros(1, 4, 4).numpy()))
     >>> x = torch.tensor([0.0, 127.5, 255.0])
-    >>> adapter.normalise(x).tolist(), adapter.denormalise(adapter.normalise(x)).tolist()
+    >>> norm.forward(x).tolist(), norm.inverse(norm.forward(x)).tolist()
     ([-1.0, 0.0, 1.0], [0.0, 127.5, 255.0])
 """
 
@@ -17,13 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..errors import RestoreError
 from ..imageio import header_noise, read_array, write_array
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import Restoration
 
 
 @dataclass
@@ -47,6 +54,31 @@ class Observation:
         return cls(data=data.copy(), mask=np.isfinite(data), source=source)
 
 
+@dataclass(frozen=True)
+class Linear:
+    """``[low, high]`` (per plane when arrays ``(C, 1, 1)``) to ``[-1, 1]``, and back."""
+
+    low: float | torch.Tensor
+    high: float | torch.Tensor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - _like(self.low, x)) / (_like(self.high, x) - _like(self.low, x)) * 2 - 1
+
+    def inverse(self, v: torch.Tensor) -> torch.Tensor:
+        return (v + 1) / 2 * (_like(self.high, v) - _like(self.low, v)) + _like(self.low, v)
+
+    def for_planes(self, planes: torch.Tensor) -> "Linear":
+        """The normalisation of a batch whose items hold planes ``planes`` ``(N, C)`` of the observation."""
+        if not isinstance(self.low, torch.Tensor):
+            return self
+        pick = lambda t: t.reshape(-1)[planes][..., None, None]  # noqa: E731
+        return Linear(pick(self.low), pick(self.high))
+
+
+def _like(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
+    return value.to(x) if isinstance(value, torch.Tensor) else value
+
+
 class DomainAdapter:
     """Base adapter: plain PNG/TIFF/FITS arrays, linear normalisation of ``[low, high]`` to ``[-1, 1]``."""
 
@@ -64,52 +96,62 @@ class DomainAdapter:
             obs.mask &= data < obs.noise["saturation"]
         return obs
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Physical units to the prior's range ``[-1, 1]``."""
-        return (x - self.low) / (self.high - self.low) * 2 - 1
-
-    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        """The prior's range back to physical units (inverse of :meth:`normalise`)."""
-        return (x + 1) / 2 * (self.high - self.low) + self.low
+    def normalisation(self, obs: Observation) -> Linear:
+        """The map from this observation's physical units to the prior's range (``forward``/``inverse``)."""
+        return Linear(self.low, self.high)
 
     def write(self, path: str | Path, data: np.ndarray, meta: dict[str, Any], text: dict[str, str],
               overwrite: bool = False) -> None:  # fmt: skip
         write_array(path, data, meta, text=text, overwrite=overwrite)
 
+    def output_paths(self, directory: Path, stem: str, suffix: str) -> dict[str, Path]:
+        """Where a restoration's files go; formats without extensions get a separate spread file."""
+        return {"restored": directory / f"{stem}.restored{suffix}", "spread": directory / f"{stem}.spread{suffix}"}
+
+    def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
+                          overwrite: bool = False) -> None:  # fmt: skip
+        """Write the restored image and its spread with the metadata of the finer grid."""
+        meta = self.output_meta(res)
+        self.write(paths["restored"], res.image, meta, text, overwrite=overwrite)
+        spread_meta = {**meta, "dtype": "float32"} if meta.get("format") in ("tiff", "fits") else meta
+        self.write(paths["spread"], res.std, spread_meta, {**text, "restore-content": "per-pixel spread (std) of the restarts"},
+                   overwrite=overwrite)  # fmt: skip
+
+    def output_meta(self, res: "Restoration") -> dict[str, Any]:
+        """Metadata for the restored grid (``factor`` times finer). The base adapter rescales a FITS WCS."""
+        from ..imageio import rescale_wcs
+
+        meta = dict(res.meta)
+        if meta.get("header") is not None:
+            meta["header"] = meta["header"].copy()
+            rescale_wcs(meta["header"], 1.0 / res.provenance["factor"])
+        return meta
+
 
 class LinearAdapter(DomainAdapter):
+    """Any image, normalised linearly from ``[low, high]`` to [-1, 1]."""
+
     kind = "image"
-
-
-class FacesAdapter(DomainAdapter):
-    """Photographs: 8-bit PNG/JPEG/WebP (greyscale, RGBA and palette images become RGB), 0..255 -> [-1, 1]."""
-
-    kind = "faces"
-
-    def read(self, path: str | Path) -> Observation:
-        obs = super().read(path)
-        if obs.data.shape[0] == 1:
-            obs.data = np.repeat(obs.data, 3, axis=0)
-            obs.mask = np.repeat(obs.mask, 3, axis=0)
-        elif obs.data.shape[0] == 4:
-            obs.mask = obs.mask[:3] & (obs.data[3:4] > 0)
-            obs.data = obs.data[:3]
-        return obs
-
-
-BUILTIN_ADAPTERS: dict[str, type[DomainAdapter]] = {"faces": FacesAdapter, "image": LinearAdapter}
 
 
 def adapter_classes() -> dict[str, type[DomainAdapter]]:
     """Built-in adapters plus those registered under the ``restore.domains`` entry-point group."""
-    found = dict(BUILTIN_ADAPTERS)
+    from .astronomy import AstronomyAdapter
+    from .faces import FacesAdapter
+    from .microscopy import MicroscopyAdapter
+    from .satellite import SatelliteAdapter
+
+    found: dict[str, type[DomainAdapter]] = {
+        "faces": FacesAdapter, "image": LinearAdapter, "astronomy": AstronomyAdapter,
+        "microscopy": MicroscopyAdapter, "satellite": SatelliteAdapter,
+    }  # fmt: skip
     for ep in entry_points(group="restore.domains"):
         found.setdefault(ep.name, ep.load())
     return found
 
 
 def get_adapter(spec: Any) -> DomainAdapter:
-    """The adapter for a domain spec (its ``kind`` and options)."""
+    """The adapter for a domain spec (its ``kind`` and options), or for a kind name."""
     options = spec.model_dump(exclude={"kind"}) if hasattr(spec, "model_dump") else {}
     kind = spec.kind if hasattr(spec, "kind") else str(spec)
     classes = adapter_classes()

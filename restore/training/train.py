@@ -137,7 +137,7 @@ def load_images(files: list[Path], spec: TrainSpec) -> torch.Tensor:
             raise RestoreError(f"has {obs.data.shape[0]} channels, the prior {spec.img_channels}", source=path)
         if min(obs.data.shape[1:]) < spec.resolution:
             raise RestoreError(f"smaller than the training resolution {spec.resolution}", source=path)
-        images.append(adapter.normalise(torch.from_numpy(np.nan_to_num(obs.data))))
+        images.append(adapter.normalisation(obs).forward(torch.from_numpy(np.nan_to_num(obs.data))))
     shapes = {tuple(im.shape) for im in images}
     if len(shapes) > 1:
         raise RestoreError(f"training images differ in shape ({sorted(shapes)[:2]})", source=spec.data)

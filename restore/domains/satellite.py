@@ -1,0 +1,133 @@
+"""Satellite / aerial: GeoTIFF scenes through tifffile, georeferencing and nodata kept.
+
+Bands (RGB, RGB+NIR, single band; 8/16-bit or float) become planes of the observation; pixels equal
+to nodata (``nodata`` or the ``GDAL_NODATA`` tag) are masked out of the likelihood in every band.
+Values are scaled linearly from ``[low, high]`` (default: 0 to the dtype's maximum) to [-1, 1].
+The output GeoTIFF carries every GeoTIFF tag of the input (CRS keys, nodata, GDAL metadata) with
+``ModelPixelScale`` divided by the factor and each ``ModelTiepoint`` moved to the finer grid:
+``I' = I * f`` for PixelIsArea rasters, ``I' = I * f + (f - 1) / 2`` for PixelIsPoint, so the
+scene's bounds are unchanged. A ``ModelTransformation`` matrix has its pixel-size terms divided by f.
+
+Example:
+    >>> SatelliteAdapter(high=255).normalisation(None).forward(__import__("torch").tensor(0.0)).item()
+    -1.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import RestoreError
+from ..imageio import atomic_write, file_kind, to_dtype
+from .base import DomainAdapter, Linear, Observation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..pipeline import Restoration
+
+GEO_TAGS = {33550: "d", 33922: "d", 34264: "d", 34735: "H", 34736: "d", 34737: "s", 42112: "s", 42113: "s"}
+RASTER_TYPE_KEY, PIXEL_IS_POINT = 1025, 2
+
+
+def raster_is_point(geokeys: tuple[int, ...] | None) -> bool:
+    """Whether a GeoKeyDirectory declares ``RasterPixelIsPoint``."""
+    if not geokeys:
+        return False
+    keys = np.asarray(geokeys).reshape(-1, 4)[1:]
+    return any(int(k[0]) == RASTER_TYPE_KEY and int(k[3]) == PIXEL_IS_POINT for k in keys)
+
+
+def rescale_geotags(tags: dict[int, Any], factor: int) -> dict[int, Any]:
+    """GeoTIFF tags for a grid ``factor`` times finer covering the same ground."""
+    out = dict(tags)
+    if 33550 in out:
+        sx, sy, *rest = out[33550]
+        out[33550] = (sx / factor, sy / factor, *rest)
+    if 33922 in out:
+        shift = (factor - 1) / 2 if raster_is_point(out.get(34735)) else 0.0
+        points = np.asarray(out[33922], dtype=np.float64).reshape(-1, 6)
+        points[:, 0] = points[:, 0] * factor + shift
+        points[:, 1] = points[:, 1] * factor + shift
+        out[33922] = tuple(points.reshape(-1))
+    if 34264 in out:
+        m = np.asarray(out[34264], dtype=np.float64).reshape(4, 4)
+        m[:, :2] /= factor
+        if raster_is_point(out.get(34735)):
+            m[:, 3] -= m[:, 0] * (factor - 1) / 2 + m[:, 1] * (factor - 1) / 2
+        out[34264] = tuple(m.reshape(-1))
+    return out
+
+
+class SatelliteAdapter(DomainAdapter):
+    kind = "satellite"
+
+    def __init__(self, low: float = 0.0, high: float | None = None, nodata: float | None = None) -> None:
+        self.low, self.high, self.nodata = float(low), high, nodata
+
+    def normalisation(self, obs: Observation | None) -> Linear:
+        high = self.high
+        if high is None:
+            dtype = np.dtype((obs.meta if obs is not None else {}).get("dtype", "uint8"))
+            high = float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+        return Linear(self.low, float(high))
+
+    def read(self, path: str | Path) -> Observation:
+        import tifffile
+
+        path = Path(path)
+        if file_kind(path) != "tiff":
+            return super().read(path)
+        try:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages.first
+                data = page.asarray()
+                tags = {code: page.tags[code].value for code in GEO_TAGS if code in page.tags}
+                planar = page.planarconfig == 2 or (data.ndim == 3 and data.shape[0] < data.shape[-1] and page.samplesperpixel == data.shape[0])
+        except Exception as err:  # corrupt file
+            raise RestoreError(f"cannot read GeoTIFF ({type(err).__name__}: {err})", source=path) from None
+        meta: dict[str, Any] = {"format": "tiff", "dtype": str(data.dtype), "geotags": tags, "planar": bool(planar)}
+        if data.ndim == 2:
+            data = data[None]
+        elif not planar:
+            data = np.moveaxis(data, -1, 0)
+        data = data.astype(np.float32)
+        nodata = self.nodata
+        if nodata is None and 42113 in tags:
+            try:
+                nodata = float(str(tags[42113]).strip("\x00 "))
+            except ValueError:
+                nodata = None
+        mask = np.isfinite(data)
+        if nodata is not None:
+            mask &= ~np.any(data == nodata, axis=0, keepdims=True)
+            meta["nodata"] = nodata
+        return Observation(data=data, mask=mask, meta=meta, source=str(path))
+
+    def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
+                          overwrite: bool = False) -> None:  # fmt: skip
+        if "geotags" not in res.meta:
+            return super().write_restoration(res, paths, text, overwrite)
+        f = res.provenance["factor"]
+        self._write(paths["restored"], res.image, res.meta, f, text, res.meta["dtype"], overwrite)
+        self._write(paths["spread"], res.std, res.meta, f, {**text, "restore-content": "spread"}, "float32", overwrite)
+
+    def _write(self, path: Path, data: np.ndarray, meta: dict[str, Any], factor: int, text: dict[str, str],
+               dtype: str, overwrite: bool) -> None:  # fmt: skip
+        import tifffile
+
+        tags = rescale_geotags(meta["geotags"], factor)
+        extratags = [(code, GEO_TAGS[code], 0 if GEO_TAGS[code] == "s" else len(value), value, True)
+                     for code, value in tags.items()]  # fmt: skip
+        out = to_dtype(data, dtype)
+        planar = meta.get("planar") or out.shape[0] not in (3, 4)
+        if out.shape[0] == 1:
+            out, planar = out[0], False
+        elif not planar:
+            out = np.moveaxis(out, 0, -1)
+        description = "; ".join(f"{k}={v}" for k, v in text.items())
+        atomic_write(path, lambda tmp: tifffile.imwrite(
+            tmp, out, extratags=extratags, description=description, planarconfig="separate" if planar else None,
+            photometric="minisblack" if planar or out.ndim == 2 else "rgb", metadata=None,
+        ), overwrite=overwrite)  # fmt: skip

@@ -1,0 +1,82 @@
+"""Overlapping tiles for observations larger than the prior's field, and seamless blending.
+
+Tiles are cut on the observed grid (``tile`` observed pixels, overlapping by ``overlap``); their
+restorations (``factor`` times larger) are blended on the sharp grid with a raised-cosine window,
+floored so that image borders (covered by one tile only) keep their values. An observation smaller
+than one tile becomes one padded tile whose padding is masked out of the likelihood.
+
+Example:
+    >>> tile_origins(100, 32, 8)
+    [0, 24, 48, 68]
+    >>> blend_window(4).shape
+    torch.Size([4, 4])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+
+def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering ``[0, length)`` with tiles of ``tile`` overlapping by at least ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def blend_window(size: int, floor: float = 1e-3) -> torch.Tensor:
+    """2-D raised-cosine (``sin^2``) window of ``size x size``, at least ``floor`` everywhere."""
+    ramp = torch.sin(math.pi * (torch.arange(size, dtype=torch.float64) + 0.5) / size) ** 2
+    return torch.outer(ramp, ramp).clamp_min(floor)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile's observed-grid window ``[top, top+tile) x [left, left+tile)`` (clipped to the image)."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+def cut(y: torch.Tensor, mask: torch.Tensor, tile: int, overlap: int) -> tuple[torch.Tensor, torch.Tensor, list[Tile]]:
+    """Cut ``(C, H, W)`` into ``(N, C, tile, tile)`` tiles (zero-padded, padding masked out)."""
+    _, h, w = y.shape
+    tiles, ys, ms = [], [], []
+    for top in tile_origins(h, tile, overlap):
+        for left in tile_origins(w, tile, overlap):
+            th, tw = min(tile, h - top), min(tile, w - left)
+            pad = (0, tile - tw, 0, tile - th)
+            ys.append(F.pad(y[:, top : top + th, left : left + tw], pad))
+            ms.append(F.pad(mask[:, top : top + th, left : left + tw], pad, value=False))
+            tiles.append(Tile(top, left, th, tw))
+    return torch.stack(ys), torch.stack(ms), tiles
+
+
+class Blender:
+    """Accumulate weighted tile restorations on the sharp grid; ``result()`` gives the blended mean."""
+
+    def __init__(self, shape: tuple[int, ...], factor: int, size: int) -> None:
+        self.factor = factor
+        self.num = torch.zeros(shape, dtype=torch.float64)
+        self.den = torch.zeros(shape[-2:], dtype=torch.float64)
+        self.window = blend_window(size)
+
+    def add(self, tile: Tile, image: torch.Tensor) -> None:
+        f = self.factor
+        hh, ww = tile.height * f, tile.width * f
+        weight = self.window[:hh, :ww]  # a clipped tile is the only one along that axis: any positive weight
+        region = (..., slice(tile.top * f, tile.top * f + hh), slice(tile.left * f, tile.left * f + ww))
+        self.num[region] += weight * image[..., :hh, :ww].double()
+        self.den[region[1:]] += weight
+
+    def result(self) -> torch.Tensor:
+        return (self.num / self.den).float()
+
