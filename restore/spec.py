@@ -24,7 +24,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -247,9 +249,39 @@ class SatelliteDomainSpec(Spec):
     nodata: float | None = Field(None, description="default: the GDAL_NODATA tag")
 
 
+class PluginDomainSpec(BaseModel):
+    """A domain adapter from another package (entry-point group ``restore.domains``); other keys are its options."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from .domains.base import adapter_classes
+
+        known = adapter_classes()
+        if v not in known:
+            raise ValueError(f"unknown domain kind {v!r} (available: {', '.join(sorted(known))})")
+        return v
+
+
+BUILTIN_DOMAINS = ("faces", "image", "astronomy", "microscopy", "satellite")
+
+
+def _domain_tag(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if kind in BUILTIN_DOMAINS else "plugin"
+
+
 DomainSpec = Annotated[
-    FacesDomainSpec | ImageDomainSpec | AstronomyDomainSpec | MicroscopyDomainSpec | SatelliteDomainSpec,
-    Field(discriminator="kind"),
+    Annotated[FacesDomainSpec, Tag("faces")]
+    | Annotated[ImageDomainSpec, Tag("image")]
+    | Annotated[AstronomyDomainSpec, Tag("astronomy")]
+    | Annotated[MicroscopyDomainSpec, Tag("microscopy")]
+    | Annotated[SatelliteDomainSpec, Tag("satellite")]
+    | Annotated[PluginDomainSpec, Tag("plugin")],
+    Discriminator(_domain_tag),
 ]
 
 
@@ -376,7 +408,7 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> str:
     keys: list[str] = []
     node, tag_done = data, False
     for part in loc:
-        if isinstance(node, dict) and not tag_done and node.get("kind") == part:
+        if isinstance(node, dict) and not tag_done and part in (node.get("kind"), "plugin"):
             tag_done = True  # discriminator tag pydantic inserts before a union member's fields
             continue
         tag_done = False
