@@ -3,7 +3,7 @@
 Example:
     >>> import restore
     >>> sorted(restore.__all__)[:3]
-    ['PipelineSpec', 'RestoreError', '__version__']
+    ['Pipeline', 'PipelineSpec', 'Restoration']
 """
 
 from .errors import RestoreError

@@ -85,7 +85,7 @@ class Blur(LinearOperator):
 
     Example:
         >>> import torch
-        >>> Blur.gaussian(2.0)(torch.ones(1, 1, 9, 9)).mean().item()
+        >>> round(Blur.gaussian(2.0)(torch.ones(1, 1, 9, 9)).mean().item(), 6)
         1.0
     """
 

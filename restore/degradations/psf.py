@@ -10,7 +10,7 @@ centres, ``"oversample"`` averages it over a ``factor x factor`` sub-grid of eac
 Example:
     >>> k = gaussian_psf(2.0)
     >>> k.shape, round(float(k.sum()), 6)
-    (torch.Size([5, 5]), 1.0)
+    (torch.Size([7, 7]), 1.0)
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def motion_psf(length: float, angle: float = 0.0) -> torch.Tensor:
         torch.Size([5, 5])
     """
     _check_positive("length", length)
-    size = max(3, 2 * int(math.ceil(length / 2)) + 1)
+    size = max(3, 2 * (math.ceil(length) // 2) + 1)
     kernel = kornia.filters.get_motion_kernel2d(size, float(angle), 0.0, mode="bilinear")[0]
     kernel = kernel.to(torch.float64)
     return kernel / kernel.sum()

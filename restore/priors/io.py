@@ -10,7 +10,7 @@ Example:
     >>> from restore.priors.stylegan2 import StyleGAN2Generator
     >>> g = StyleGAN2Generator(8, 16, 2, {4: 8, 8: 8})
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "toy.safetensors"
-    >>> save_prior(path, g, {"name": "toy", "domain": "test"})
+    >>> _ = save_prior(path, g, {"name": "toy", "domain": "test"})
     >>> load_prior(path).resolution
     8
 """
