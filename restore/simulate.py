@@ -19,7 +19,6 @@ import torch
 
 from .degradations import build_forward, build_likelihood
 from .errors import RestoreError
-from .imageio import header_noise, read_array, rescale_wcs, write_array
 from .spec import PipelineSpec, load_recipe
 
 
@@ -65,21 +64,19 @@ def simulate(
 def simulate_file(
     spec: PipelineSpec, input_path: str | Path, output_path: str | Path, seed: int | None = None, overwrite: bool = False
 ) -> Path:
-    """Read a sharp image file, degrade it, and write the observation in the same format and dtype.
+    """Read a sharp image through the recipe's domain adapter, degrade it, and write the observation in
+    the input's format, dtype and flavour, with its metadata (WCS, pixel size, georeferencing) on the coarser grid."""
+    from .domains import get_adapter
 
-    FITS outputs carry the input header with the WCS rescaled to the coarser grid.
-    """
     input_path, output_path = Path(input_path), Path(output_path)
-    image, meta = read_array(input_path)
+    adapter = get_adapter(spec.domain)
+    obs = adapter.read(input_path)
     try:
-        observed = simulate(spec, image, seed, header_noise(meta), source=str(input_path))
+        observed = simulate(spec, obs.data, seed, obs.noise, source=str(input_path))
     except (ValueError, RestoreError) as err:
         message = err.message if isinstance(err, RestoreError) else str(err)
         raise RestoreError(message, source=input_path) from None
     text = {"restore-simulated": f"forward={[op.kind for op in spec.forward]} noise={spec.noise.kind}",
             "restore-seed": str(spec.seed if seed is None else seed)}  # fmt: skip
-    if meta.get("header") is not None:
-        for note in rescale_wcs(meta["header"], float(spec.factor())):
-            text["restore-note"] = note
-    write_array(output_path, observed, meta, text=text, overwrite=overwrite)
+    adapter.write_image(output_path, observed, obs.meta, 1.0 / spec.factor(), text, overwrite=overwrite)
     return output_path

@@ -373,7 +373,7 @@ class PipelineSpec(Spec):
 
     version: Literal[1] = 1
     input: Path | None = Field(None, description="default input file, relative to the recipe")
-    domain: DomainSpec = Field(default_factory=FacesDomainSpec)
+    domain: DomainSpec = Field(default_factory=ImageDomainSpec)
     forward: list[OperatorSpec] = Field(min_length=1)
     noise: NoiseSpec
     prior: PriorSpec

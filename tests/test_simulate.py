@@ -97,3 +97,31 @@ def test_corrupt_input_is_one_line(tmp_path: Path, capsys) -> None:  # noqa: ANN
     assert main(["simulate", str(recipe), str(tmp_path / "bad.png"), "-o", str(tmp_path / "o.png")]) == 1
     err = capsys.readouterr().err
     assert "bad.png: cannot read image" in err and err.count("\n") == 1
+
+
+def test_simulate_goes_through_the_domain_adapter(tmp_path: Path) -> None:
+    """GeoTIFF and OME-TIFF observations keep their georeferencing / pixel size on the coarser grid."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    data = np.random.default_rng(3).integers(1, 250, (3, 32, 48)).astype(np.uint8)
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=48, height=32, count=3, dtype="uint8", crs="EPSG:32631",
+                       transform=from_origin(300000.0, 5000000.0, 0.5, 0.5), nodata=0) as dst:  # fmt: skip
+        dst.write(data)
+    recipe = tmp_path / "sat.yaml"
+    recipe.write_text(yaml.safe_dump({"domain": {"kind": "satellite"}, "forward": [{"kind": "downsample", "factor": 4, "method": "mean"}],
+                                      "noise": {"kind": "gaussian", "sigma": 1.0}, "prior": {"kind": "builtin", "name": "faces"}}))  # fmt: skip
+    assert main(["simulate", str(recipe), str(scene), "-o", str(tmp_path / "obs.tif")]) == 0
+    with rasterio.open(scene) as a, rasterio.open(tmp_path / "obs.tif") as b:
+        assert b.crs == a.crs and np.allclose(b.bounds, a.bounds) and np.allclose(b.res, (2.0, 2.0))
+        assert b.read().shape == (3, 8, 12) and b.dtypes[0] == "uint8"
+
+    stack = np.random.default_rng(4).integers(0, 4000, (2, 32, 32)).astype(np.uint16)
+    ome = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(ome, stack, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1})
+    recipe.write_text(yaml.safe_dump({"domain": {"kind": "microscopy"}, "forward": [{"kind": "downsample", "factor": 4, "method": "sum"}],
+                                      "noise": {"kind": "poisson", "gain": 1.0}, "prior": {"kind": "builtin", "name": "faces"}}))  # fmt: skip
+    assert main(["simulate", str(recipe), str(ome), "-o", str(tmp_path / "cells_obs.ome.tif")]) == 0
+    with tifffile.TiffFile(tmp_path / "cells_obs.ome.tif") as tif:
+        assert tif.series[0].shape == (2, 8, 8) and 'PhysicalSizeX="0.4"' in tif.ome_metadata

@@ -98,8 +98,11 @@ class AstronomyAdapter(DomainAdapter):
         from astropy.io import fits
 
         if file_kind(paths["restored"]) != "fits":
-            return super().write_restoration(res, {**paths, "spread": paths["restored"].with_name(
-                paths["restored"].name.replace(".restored", ".spread"))}, text, overwrite)  # fmt: skip
+            spread = paths["restored"].with_name(paths["restored"].name.replace(".restored", ".spread"))
+            meta = {**res.meta, "dtype": "float32"}
+            self.write_image(paths["restored"], res.image, meta, res.provenance["factor"], text, overwrite)
+            self.write_image(spread, res.std, meta, res.provenance["factor"], text, overwrite)
+            return
         original = res.meta.get("header") if res.meta.get("header") is not None else fits.Header()
         header = original.copy()
         for key in ("BSCALE", "BZERO", "BLANK", "EXTNAME", "EXTVER", "XTENSION", "PCOUNT", "GCOUNT"):
@@ -125,9 +128,3 @@ class AstronomyAdapter(DomainAdapter):
             fits.ImageHDU(squeeze(res.chi_map), chi_header, name="CHI"),
         ])  # fmt: skip
         atomic_write(paths["restored"], lambda tmp: hdul.writeto(tmp), overwrite=overwrite)
-
-    def output_meta(self, res: "Restoration") -> dict[str, Any]:
-        if res.meta.get("format") != "fits":
-            return {**res.meta, "dtype": "float32"}
-        return super().output_meta(res)
-

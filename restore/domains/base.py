@@ -100,8 +100,17 @@ class DomainAdapter:
         """The map from this observation's physical units to the prior's range (``forward``/``inverse``)."""
         return Linear(self.low, self.high)
 
-    def write(self, path: str | Path, data: np.ndarray, meta: dict[str, Any], text: dict[str, str],
-              overwrite: bool = False) -> None:  # fmt: skip
+    def write_image(self, path: str | Path, data: np.ndarray, meta: dict[str, Any], factor: float,
+                    text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
+        """Write ``data`` ``(C, H, W)`` in the input's format on a grid ``factor`` times finer than the input's
+        (``factor < 1``: coarser, as ``restore simulate`` makes), with the metadata rescaled to match."""
+        from ..imageio import rescale_wcs
+
+        meta = dict(meta)
+        if meta.get("header") is not None:
+            meta["header"] = meta["header"].copy()
+            notes = rescale_wcs(meta["header"], 1.0 / factor)
+            text = {**text, **({"restore-note": notes[0]} if notes else {})}
         write_array(path, data, meta, text=text, overwrite=overwrite)
 
     def output_paths(self, directory: Path, stem: str, suffix: str) -> dict[str, Path]:
@@ -110,22 +119,12 @@ class DomainAdapter:
 
     def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
                           overwrite: bool = False) -> None:  # fmt: skip
-        """Write the restored image and its spread with the metadata of the finer grid."""
-        meta = self.output_meta(res)
-        self.write(paths["restored"], res.image, meta, text, overwrite=overwrite)
-        spread_meta = {**meta, "dtype": "float32"} if meta.get("format") in ("tiff", "fits") else meta
-        self.write(paths["spread"], res.std, spread_meta, {**text, "restore-content": "per-pixel spread (std) of the restarts"},
-                   overwrite=overwrite)  # fmt: skip
-
-    def output_meta(self, res: "Restoration") -> dict[str, Any]:
-        """Metadata for the restored grid (``factor`` times finer). The base adapter rescales a FITS WCS."""
-        from ..imageio import rescale_wcs
-
-        meta = dict(res.meta)
-        if meta.get("header") is not None:
-            meta["header"] = meta["header"].copy()
-            rescale_wcs(meta["header"], 1.0 / res.provenance["factor"])
-        return meta
+        """Write the restored image and its spread (as float32 where the format allows) on the finer grid."""
+        f = res.provenance["factor"]
+        self.write_image(paths["restored"], res.image, res.meta, f, text, overwrite=overwrite)
+        spread_meta = {**res.meta, "dtype": "float32"} if res.meta.get("format") in ("tiff", "fits") else res.meta
+        self.write_image(paths["spread"], res.std, spread_meta, f,
+                         {**text, "restore-content": "per-pixel spread (std) of the restarts"}, overwrite=overwrite)  # fmt: skip
 
 
 class LinearAdapter(DomainAdapter):

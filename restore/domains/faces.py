@@ -30,5 +30,4 @@ class FacesAdapter(DomainAdapter):
         elif obs.data.shape[0] == 4:
             obs.mask = obs.mask[:3] & (obs.data[3:4] > 0)
             obs.data = obs.data[:3]
-        obs.meta["dtype"] = "uint8"
         return obs

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,9 +26,6 @@ import torch
 from ..errors import RestoreError
 from ..imageio import atomic_write, file_kind, to_dtype
 from .base import DomainAdapter, Linear, Observation
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import Restoration
 
 
 def _ome_pixels(xml: str) -> dict[str, Any]:
@@ -84,18 +81,14 @@ class MicroscopyAdapter(DomainAdapter):
         planes = data.reshape(-1, *data.shape[-2:]).astype(np.float32)
         return Observation(data=planes, mask=np.isfinite(planes), meta=meta, source=str(path))
 
-    def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
-                          overwrite: bool = False) -> None:  # fmt: skip
-        if res.meta.get("format") != "tiff" or "axes" not in res.meta:
-            return super().write_restoration(res, paths, text, overwrite)
-        self._write_stack(paths["restored"], res.image, res, text, res.meta["dtype"], overwrite)
-        self._write_stack(paths["spread"], res.std, res, {**text, "restore-content": "spread"}, "float32", overwrite)
-
-    def _write_stack(self, path: Path, planes: np.ndarray, res: "Restoration", text: dict[str, str], dtype: str,
-                     overwrite: bool) -> None:  # fmt: skip
+    def write_image(self, path: str | Path, planes: np.ndarray, meta: dict[str, Any], factor: float,
+                    text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
+        """Write planes as a stack of the input's axes, flavour and dtype, with the pixel size divided by ``factor``."""
         import tifffile
 
-        meta, f = res.meta, res.provenance["factor"]
+        if meta.get("format") != "tiff" or "axes" not in meta:
+            return super().write_image(path, planes, meta, factor, text, overwrite)
+        f, dtype = factor, meta["dtype"]
         shape = list(meta["shape"])
         if meta.get("samples_last"):
             shape = [shape[-1], *shape[:-1]]
@@ -120,6 +113,6 @@ class MicroscopyAdapter(DomainAdapter):
         atomic_write(path, lambda tmp: tifffile.imwrite(tmp, data, **kwargs), overwrite=overwrite)
 
 
-def _finer(resolution: tuple[float, float], factor: int) -> tuple[float, float]:
+def _finer(resolution: tuple[float, float], factor: float) -> tuple[float, float]:
     """TIFF resolution is pixels per unit: a grid ``factor`` times finer has ``factor`` times more."""
     return (float(resolution[0]) * factor, float(resolution[1]) * factor)

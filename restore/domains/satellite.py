@@ -16,16 +16,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import RestoreError
 from ..imageio import atomic_write, file_kind, to_dtype
 from .base import DomainAdapter, Linear, Observation
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import Restoration
 
 GEO_TAGS = {33550: "d", 33922: "d", 34264: "d", 34735: "H", 34736: "d", 34737: "s", 42112: "s", 42113: "s"}
 RASTER_TYPE_KEY, PIXEL_IS_POINT = 1025, 2
@@ -39,7 +36,7 @@ def raster_is_point(geokeys: tuple[int, ...] | None) -> bool:
     return any(int(k[0]) == RASTER_TYPE_KEY and int(k[3]) == PIXEL_IS_POINT for k in keys)
 
 
-def rescale_geotags(tags: dict[int, Any], factor: int) -> dict[int, Any]:
+def rescale_geotags(tags: dict[int, Any], factor: float) -> dict[int, Any]:
     """GeoTIFF tags for a grid ``factor`` times finer covering the same ground."""
     out = dict(tags)
     if 33550 in out:
@@ -105,22 +102,17 @@ class SatelliteAdapter(DomainAdapter):
             meta["nodata"] = nodata
         return Observation(data=data, mask=mask, meta=meta, source=str(path))
 
-    def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
-                          overwrite: bool = False) -> None:  # fmt: skip
-        if "geotags" not in res.meta:
-            return super().write_restoration(res, paths, text, overwrite)
-        f = res.provenance["factor"]
-        self._write(paths["restored"], res.image, res.meta, f, text, res.meta["dtype"], overwrite)
-        self._write(paths["spread"], res.std, res.meta, f, {**text, "restore-content": "spread"}, "float32", overwrite)
-
-    def _write(self, path: Path, data: np.ndarray, meta: dict[str, Any], factor: int, text: dict[str, str],
-               dtype: str, overwrite: bool) -> None:  # fmt: skip
+    def write_image(self, path: str | Path, data: np.ndarray, meta: dict[str, Any], factor: float,
+                    text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
+        """Write bands as a GeoTIFF of the input's layout and dtype, georeferencing rescaled by ``factor``."""
         import tifffile
 
+        if "geotags" not in meta:
+            return super().write_image(path, data, meta, factor, text, overwrite)
         tags = rescale_geotags(meta["geotags"], factor)
         extratags = [(code, GEO_TAGS[code], 0 if GEO_TAGS[code] == "s" else len(value), value, True)
                      for code, value in tags.items()]  # fmt: skip
-        out = to_dtype(data, dtype)
+        out = to_dtype(data, meta["dtype"])
         planar = meta.get("planar") or out.shape[0] not in (3, 4)
         if out.shape[0] == 1:
             out, planar = out[0], False
