@@ -73,3 +73,27 @@ def test_cli_train_prior_from_yaml(images: Path, tmp_path: Path) -> None:
     assert load_train_spec(config).out == tmp_path / "cli.safetensors"
     assert main(["train-prior", str(config)]) == 0
     assert (tmp_path / "cli.safetensors").is_file()
+
+
+def test_sample_quality_metric_ranks_real_above_blurred() -> None:
+    from restore.training.evaluate import blurred, evaluate, sliced_wasserstein
+
+    gen = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    def sharp(n: int) -> torch.Tensor:  # noqa: E306
+        cy, cx = torch.rand(n, 1, 1, generator=gen) * 20 + 6, torch.rand(n, 1, 1, generator=gen) * 20 + 6
+        return (torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 4.0) * 2 - 1)[:, None]
+    train_set, held = sharp(64), sharp(64)
+    real = sliced_wasserstein(train_set, held)["mean"]
+    assert real < sliced_wasserstein(blurred(train_set, 2.0), held)["mean"]
+    report = evaluate(train_set[:16].clone(), train_set, held)
+    assert report["nearest_training_rms"]["samples_median"] == 0.0  # copies of training images are caught
+    assert report["nearest_training_rms"]["holdout_median"] > 0.0
+
+
+def test_holdout_by_group(tmp_path: Path) -> None:
+    files = [tmp_path / f"t{i}.png" for i in range(40)]
+    (tmp_path / "manifest.csv").write_text("file,fov\n" + "".join(f"t{i}.png,{i // 4}\n" for i in range(40)))
+    train_files, held = split_holdout(files, 0.1, "fov")
+    held_fovs = {int(f.stem[1:]) // 4 for f in held}
+    assert held and held_fovs.isdisjoint({int(f.stem[1:]) // 4 for f in train_files})

@@ -21,7 +21,9 @@ Example (a few iterations on generated images):
 
 from __future__ import annotations
 
+import csv
 import glob
+import math
 import platform
 import time
 from pathlib import Path
@@ -68,6 +70,9 @@ class TrainSpec(BaseModel):
     resolution: int = Field(64, ge=4)
     img_channels: int = Field(3, ge=1)
     holdout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    holdout_group: str | None = Field(
+        None, description="manifest.csv column (next to the images) to split by, e.g. fov: whole groups are held out"
+    )
     limit: int | None = Field(None, ge=1, description="use only the first N training images")
     generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
     batch: int = Field(16, ge=2)
@@ -84,6 +89,8 @@ class TrainSpec(BaseModel):
     out: Path
     checkpoint: Path | None = None
     checkpoint_every: int = Field(250, ge=1)
+    grid: Path | None = Field(None, description="PNG sample grid to write (e.g. docs/<name>_samples.png)")
+    evaluate: bool = Field(True, description="measure sample quality (SWD) and memorisation on the hold-out")
     storage_dtype: Literal["float32", "float16"] = "float32"
     progress: bool = True
     card: dict[str, Any] = Field(default_factory=dict, description="domain, normalisation, training_data, licence")
@@ -95,7 +102,7 @@ def load_train_spec(path: str | Path) -> TrainSpec:
     if not path.is_file():
         raise RestoreError("training config not found", source=path)
     data = yaml.safe_load(path.read_text()) or {}
-    for key in ("out", "checkpoint"):
+    for key in ("out", "checkpoint", "grid"):
         if data.get(key):
             data[key] = str(path.parent / data[key])
     if data.get("data") and not Path(data["data"]).is_absolute():
@@ -119,12 +126,24 @@ def list_images(pattern: str) -> list[Path]:
     return sorted(files)
 
 
-def split_holdout(files: list[Path], fraction: float) -> tuple[list[Path], list[Path]]:
-    """Deterministic split: every ``round(1/fraction)``-th file (in sorted order) is held out."""
+def split_holdout(files: list[Path], fraction: float, group: str | None = None) -> tuple[list[Path], list[Path]]:
+    """Deterministic split: every ``round(1/fraction)``-th file (sorted) is held out, or, with ``group``,
+    every ``round(1/fraction)``-th group of the ``manifest.csv`` column of that name (e.g. field of view)."""
     if fraction == 0:
         return files, []
     step = max(2, round(1 / fraction))
-    return [f for i, f in enumerate(files) if i % step], [f for i, f in enumerate(files) if i % step == 0]
+    if group is None:
+        return [f for i, f in enumerate(files) if i % step], [f for i, f in enumerate(files) if i % step == 0]
+    manifest = files[0].parent / "manifest.csv"
+    if not manifest.is_file():
+        raise RestoreError(f"holdout_group {group!r} needs a manifest.csv beside the images", source=manifest)
+    with manifest.open(newline="") as fh:
+        rows = {row["file"]: row.get(group) for row in csv.DictReader(fh)}
+    if all(v is None for v in rows.values()):
+        raise RestoreError(f"manifest has no column {group!r}", source=manifest)
+    held_groups = set(sorted({v for v in rows.values() if v is not None})[::step])
+    held = [f for f in files if rows.get(f.name) in held_groups]
+    return [f for f in files if rows.get(f.name) not in held_groups], held
 
 
 def load_images(files: list[Path], spec: TrainSpec) -> torch.Tensor:
@@ -179,13 +198,39 @@ def _state(g, d, g_ema, opt_g, opt_d, gen, it, losses, wall) -> dict[str, Any]: 
             "losses": torch.tensor(losses, dtype=torch.float64).reshape(-1, 2), "wall": torch.tensor(wall)}  # fmt: skip
 
 
+@torch.no_grad()
+def sample_quality(g_ema: StyleGAN2Generator, train_images: torch.Tensor, held: torch.Tensor, spec: TrainSpec) -> dict[str, Any]:
+    """SWD and memorisation numbers for the card; writes the sample grid (and, beside the checkpoint,
+    the local-only grid of samples over their nearest training images)."""
+    from PIL import Image
+
+    from .evaluate import evaluate, nearest_distance, to_uint8_grid
+
+    gen = torch.Generator().manual_seed(spec.seed + 1)
+    r = spec.resolution
+    held = held[..., :r, :r]
+    train_crops = train_images[..., :r, :r]
+    n = min(len(held), 512)
+    samples = torch.cat([g_ema(torch.randn(64, spec.generator.style_dim, generator=gen)) for _ in range(math.ceil(n / 64))])[:n]
+    report = evaluate(samples, train_crops, held, seed=spec.seed)
+    if spec.grid is not None:
+        spec.grid.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(to_uint8_grid(samples[:32], 8).numpy()).save(spec.grid)
+    if spec.checkpoint is not None:
+        _, idx = nearest_distance(samples[:16], train_crops)
+        pairs = torch.stack([samples[:16], train_crops[idx]], 1).reshape(-1, *samples.shape[1:])
+        rows = torch.cat([pairs[0::2][:8], pairs[1::2][:8], pairs[0::2][8:], pairs[1::2][8:]])
+        Image.fromarray(to_uint8_grid(rows, 8).numpy()).save(spec.checkpoint.parent / f"{spec.name}_nearest.png")
+    return report
+
+
 def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
     """Train (or resume) a prior; returns it after writing ``spec.out``. ``stop_after`` simulates an interruption."""
     if spec.threads:
         torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     device = torch.device(spec.device)
-    files, held = split_holdout(list_images(spec.data), spec.holdout)
+    files, held = split_holdout(list_images(spec.data), spec.holdout, spec.holdout_group)
     files = files[: spec.limit] if spec.limit else files
     images = load_images(files, spec)
     gen = torch.Generator().manual_seed(spec.seed)
@@ -255,7 +300,10 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
         "training_images": len(files), "holdout_images": len(held), "batch": spec.batch, "precision": spec.precision,
         "final_losses": {"d": losses[-1][0], "g": losses[-1][1]} if losses else {}, **spec.card,
     }  # fmt: skip
+    g_ema = g_ema.cpu()
+    if spec.evaluate and held:
+        info["sample_quality"] = sample_quality(g_ema, images, load_images(held, spec), spec)
     dtype = torch.float16 if spec.storage_dtype == "float16" else torch.float32
-    prior = save_prior(spec.out, g_ema.cpu(), info, dtype=dtype)
+    prior = save_prior(spec.out, g_ema, info, dtype=dtype)
     prior.card["losses"] = losses
     return prior
