@@ -67,10 +67,10 @@ class SearchConfig:
 
 
 PRESETS: dict[str, dict[str, object]] = {
-    "default": {"latent": "w+", "restarts": 4, "steps": 300, "lr": 0.1, "schedule": "linear1cycledrop",
-                "objective": "nll", "geocross": 0.01, "noise_maps": False, "early_stop": True, "refine_steps": 0},
-    "fast": {"latent": "w+", "restarts": 2, "steps": 120, "lr": 0.15, "schedule": "linear1cycledrop",
-             "objective": "nll", "geocross": 0.01, "noise_maps": False, "early_stop": True, "refine_steps": 0},
+    "default": {"latent": "w+", "restarts": 4, "steps": 300, "lr": 0.3, "schedule": "linear1cycledrop",
+                "objective": "nll", "geocross": 0.01, "noise_maps": False, "early_stop": True, "refine_steps": 100},
+    "fast": {"latent": "w+", "restarts": 2, "steps": 120, "lr": 0.3, "schedule": "linear1cycledrop",
+             "objective": "nll", "geocross": 0.01, "noise_maps": False, "early_stop": True, "refine_steps": 50},
     "pulse": {"latent": "w+", "restarts": 1, "steps": 100, "lr": 0.4, "schedule": "linear1cycledrop",
               "objective": "pulse", "geocross": 0.05, "noise_maps": True, "early_stop": False, "refine_steps": 0},
 }  # fmt: skip

@@ -1,11 +1,13 @@
-"""Make the embedded samples the recipes point at (run from anywhere: `python recipes/samples/make_samples.py`).
+"""Make the embedded samples the recipes point at: `python recipes/samples/make_samples.py [faces galaxies ...]`.
 
-The sharp face is a sample of the shipped `faces` prior (not a training image); its observation is
-made with `restore simulate` on the faces recipe, so the demo has a known ground truth.
+Each sharp image is a sample of the domain's shipped prior (not a training image), written in the
+domain's file format with realistic metadata; its observation is made with `restore simulate` on the
+domain's recipe, so every demo has a known ground truth (`*_sharp.*`) beside its input (`*_observed.*`).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +15,52 @@ import torch
 
 import restore
 from restore.imageio import write_array
-from restore.priors import load
+from restore.priors import builtin_names, load
 from restore.simulate import simulate_file
 
 HERE = Path(__file__).parent
 
 
-def main() -> None:
-    prior = load("faces")
+def prior_sample(name: str, seed: int) -> np.ndarray:
+    prior = load(name)
     with torch.no_grad():
-        face = prior.generate(prior.sample_latent(1, torch.Generator().manual_seed(2026)))[0]
-    sharp = ((face.clamp(-1, 1) + 1) * 127.5).numpy()
-    write_array(HERE / "face_sharp.png", sharp, {"format": "pil", "dtype": "uint8"}, overwrite=True)
-    spec = restore.load_recipe(HERE.parent / "faces.yaml")
-    simulate_file(spec, HERE / "face_sharp.png", HERE / "face_observed.png", overwrite=True)
-    print(f"wrote {HERE / 'face_sharp.png'} and {HERE / 'face_observed.png'}: {np.round(sharp.mean(), 1)} mean")
+        return prior.generate(prior.sample_latent(1, torch.Generator().manual_seed(seed)))[0].clamp(-1, 1).numpy()
+
+
+def faces() -> tuple[Path, str]:
+    sharp = (prior_sample("faces", 2026) + 1) * 127.5
+    path = HERE / "face_sharp.png"
+    write_array(path, sharp, {"format": "pil", "dtype": "uint8"}, overwrite=True)
+    return path, "face_observed.png"
+
+
+def galaxies() -> tuple[Path, str]:
+    from astropy.io import fits
+
+    adapter = restore.domains.AstronomyAdapter(stretch={"softening": 1.0, "white": 1000.0})
+    flux = adapter.stretch.inverse(torch.from_numpy(prior_sample("galaxies", 7)).double()).float().numpy()
+    header = fits.Header()
+    header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.1, "CRVAL2": 2.2, "CRPIX1": 32.5,
+                   "CRPIX2": 32.5, "CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600, "CUNIT1": "deg", "CUNIT2": "deg",
+                   "BUNIT": "adu", "GAIN": 2.0, "RDNOISE": 5.0, "SKY": 50.0,
+                   "COMMENT": "synthetic: a sample of restore's galaxies prior, not a real galaxy"})  # fmt: skip
+    path = HERE / "galaxy_sharp.fits"
+    fits.PrimaryHDU(flux[0], header).writeto(path, overwrite=True)
+    return path, "galaxy_observed.fits"
+
+
+def run(name: str) -> None:
+    sharp, observed = {"faces": faces, "galaxies": galaxies}[name]()
+    recipe = {"faces": "faces.yaml", "galaxies": "astronomy.yaml"}[name]
+    spec = restore.load_recipe(HERE.parent / recipe, [f"input={sharp}"])  # the observation may not exist yet
+    simulate_file(spec, sharp, HERE / observed, overwrite=True)
+    print(f"wrote {sharp.name} and {observed}")
+
+
+def main(names: list[str]) -> None:
+    for name in names or [n for n in ("faces", "galaxies") if n in builtin_names()]:
+        run(name)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
