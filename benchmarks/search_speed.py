@@ -75,6 +75,27 @@ def fast_tile_seconds(tiles: int = 8) -> tuple[float, int]:
     return (time.perf_counter() - t) / tiles, res.steps_run
 
 
+def end_to_end(obs_size: int = 64) -> tuple[float, int, float, int]:
+    """Wall time, tile count and peak RSS (MB) of `restore run`-equivalent work on an ``obs_size``^2
+    observation restored 4x with the faces prior and the `fast` preset; tile count for a 1024^2 output."""
+    import resource
+
+    import numpy as np
+
+    import restore
+    from restore.tiling import tile_origins
+
+    spec = restore.load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "faces.yaml", ["search.preset=fast"])
+    pipe = restore.Pipeline(spec, progress=False)
+    obs = np.random.default_rng(0).uniform(0, 255, (3, obs_size, obs_size)).astype(np.float32)
+    t = time.perf_counter()
+    res = pipe.run(obs)
+    wall = time.perf_counter() - t
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tiles_1024 = len(tile_origins(1024 // 4, 16, 4)) ** 2
+    return wall, int(res.provenance["tiles"]), peak_mb, tiles_1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=20)
@@ -89,6 +110,7 @@ def main() -> None:
         rows.append(f"| {size} | {s1:.1f} | {f1:.1f} | {s1 / f1:.2f} | {sk:.1f} | {fk:.1f} | {sk / fk:.2f} | {sk / s1:.2f} |")
         print(rows[-1], flush=True)
     per_tile, steps = fast_tile_seconds()
+    wall, tiles, peak_mb, tiles_1024 = end_to_end()
     text = "\n".join([
         "## Search speed (`python -m benchmarks.search_speed --write`)", "",
         f"{date.today()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -96,6 +118,9 @@ def main() -> None:
         f"model Gaussian PSF + 4x bicubic, latent w+, K = {args.k}, {args.steps} steps per measurement.", "",
         *rows, "",
         f"`fast` preset: {per_tile:.2f} s per 64x64 tile ({steps} steps, 8 tiles in one batch, no early stop).", "",
+        f"End to end (faces recipe, `fast` preset, random 64x64 observation -> 256x256 output, {tiles} tiles): "
+        f"{wall:.0f} s, peak RSS {peak_mb:.0f} MB. A 1024x1024 output at 4x is {tiles_1024} tiles: about "
+        f"{wall * tiles_1024 / tiles / 60:.0f} min at this rate (extrapolated, not measured).", "",
     ])  # fmt: skip
     print(text)
     if args.write:

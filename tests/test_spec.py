@@ -124,3 +124,18 @@ def test_cli_exit_codes(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     bad.write_text("forward: [\n")
     assert main(["validate", str(bad)]) == 1
     assert "invalid YAML" in capsys.readouterr().err
+
+
+def test_psf_widths_in_physical_units_convert_to_pixels() -> None:
+    import torch
+
+    from restore.degradations import build_psf, moffat_psf
+    from restore.degradations.psf import airy_psf, airy_radius
+    from restore.spec import AiryPsfSpec, MoffatPsfSpec
+
+    arcsec = build_psf(MoffatPsfSpec(fwhm=1.0, beta=3.0, unit="arcsec", pixel_scale=0.2))
+    assert torch.allclose(arcsec, moffat_psf(5.0, 3.0))
+    optics = AiryPsfSpec(wavelength=500e-9, aperture=2.4, unit="arcsec", pixel_scale=0.02)
+    assert torch.allclose(build_psf(optics), airy_psf(airy_radius(500e-9, 2.4, 0.02)))
+    with pytest.raises(ValueError, match="pixel_scale is required"):
+        MoffatPsfSpec(fwhm=1.0, unit="arcsec")
