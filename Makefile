@@ -22,7 +22,7 @@ test: install
 	$(PY) -m pytest
 
 benchmark: install
-	$(PY) -m benchmarks.search_speed
+	$(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) restored build *.egg-info
