@@ -32,16 +32,35 @@ SHARED = ROOT.parent / "shared" / "data" / "faces"
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
-def held_out_faces(n: int) -> tuple[list[np.ndarray], str]:
+RACES = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Others"}
+
+
+def held_out_faces(n: int) -> tuple[list[np.ndarray], str, list[str]]:
+    """Sharp truths, their description, and each one's UTKFace group label (or "n/a")."""
     if SHARED.is_dir():
+        import csv
+
         files = sorted(SHARED.glob("*.png"))[::10][:n]  # the training hold-out: every 10th file
+        with (SHARED / "manifest.csv").open(newline="") as fh:
+            race = {row["file"]: RACES.get(row.get("race") or "", "unlabelled") for row in csv.DictReader(fh)}
         return [np.moveaxis(np.asarray(Image.open(f).convert("RGB"), np.float32), -1, 0) for f in files], \
-            f"{len(files)} held-out UTKFace crops (every 10th file of shared/data/faces, not trained on)"
+            f"{len(files)} held-out UTKFace crops (every 10th file of shared/data/faces, not trained on)", \
+            [race.get(f.name, "unlabelled") for f in files]
     prior = restore.priors.load("faces")
     with torch.no_grad():
         x = prior.generate(prior.sample_latent(n, torch.Generator().manual_seed(99)))
     return [((im.clamp(-1, 1) + 1) * 127.5).numpy() for im in x], \
-        f"{n} samples of the faces prior (shared/data not found: SKIPPED the real hold-out)"
+        f"{n} samples of the faces prior (shared/data not found: SKIPPED the real hold-out)", ["n/a"] * n
+
+
+def skin_ita(image: np.ndarray) -> float:
+    """Individual typology angle (degrees) of the face centre: atan((L* - 50) / b*); lower is darker skin."""
+    from skimage.color import rgb2lab
+
+    h, w = image.shape[-2:]
+    centre = np.clip(image[:, int(0.35 * h) : int(0.7 * h), int(0.3 * w) : int(0.7 * w)], 0, 255) / 255.0
+    lab = rgb2lab(np.moveaxis(centre, 0, -1)).reshape(-1, 3).mean(0)
+    return float(np.degrees(np.arctan2(lab[0] - 50.0, lab[2])))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,7 +89,7 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    truths, source = held_out_faces(args.n)
+    truths, source, groups = held_out_faces(args.n)
     print(source, flush=True)
     lines = [f"## Quality on faces (`python -m benchmarks.quality --n {args.n} --write`)", "",
              f"{date.today()}, {platform.machine()}, torch {torch.__version__}. Truth: {source}. Forward model: the faces "
@@ -78,6 +97,7 @@ def main() -> None:
              "8-bit units).", "",
              "| factor | method | PSNR dB | SSIM | reduced chi2 | consistent | within 2 std | s / image |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    per_group: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for factor in args.factors:
         overrides = [f"forward.1.factor={factor}", f"forward.0.psf.fwhm={1.5 * factor / 4}"]
         rows: dict[str, list[tuple[float, ...]]] = {}
@@ -102,12 +122,21 @@ def main() -> None:
                 inside = float(np.mean(np.abs(res.image - truth) <= 2 * res.std + 0.5))
                 rows.setdefault(f"restore `{preset}`", []).append(
                     (psnr(res.image, truth), ssim(res.image, truth), res.chi2, 0.8 <= res.chi2 <= 1.2, inside, wall))
+                if preset == "default":
+                    per_group.setdefault((f"{factor}x", groups[i]), []).append(
+                        (psnr(res.image, truth), skin_ita(res.image) - skin_ita(truth)))
         for name, vals in rows.items():
             v = np.array(vals, dtype=np.float64)
             within = "" if np.isnan(v[:, 4]).all() else f"{np.nanmean(v[:, 4]):.2f}"
             lines.append(f"| {factor}x | {name} | {v[:, 0].mean():.2f} | {v[:, 1].mean():.3f} | {np.median(v[:, 2]):.2f} | "
                          f"{v[:, 3].mean():.0%} | {within} | {v[:, 5].mean():.1f} |")  # fmt: skip
             print(lines[-1], flush=True)
+    lines += ["", "Per UTKFace group (restore `default`): PSNR and skin-tone shift, the change of the face centre's "
+              "individual typology angle (ITA, degrees; negative = darker, positive = lighter than the truth).", "",
+              "| factor | group | images | PSNR dB | ITA shift (mean) | ITA shift (mean abs) |", "|---|---|---|---|---|---|"]
+    for (factor, group), vals in sorted(per_group.items()):
+        v = np.array(vals)
+        lines.append(f"| {factor} | {group} | {len(v)} | {v[:, 0].mean():.2f} | {v[:, 1].mean():+.1f} | {np.abs(v[:, 1]).mean():.1f} |")
     lines.append("")
     text = "\n".join(lines)
     print(text)
