@@ -101,14 +101,15 @@ def _panel(arr: np.ndarray, size: tuple[int, int], symmetric: bool = False):  # 
 
 
 def compare_figure(res: Restoration):  # noqa: ANN201 - PIL image
-    """Observation | restoration | spread | chi residual, side by side."""
+    """Observation | restoration | spread (mean over channels) | chi residual (mean over channels), side by side."""
     from PIL import Image
 
     h, w = res.image.shape[-2:]
     scale = max(1, 256 // max(h, w))
     size = (w * scale, h * scale)
-    panels = [_panel(res.observation, size), _panel(res.image, size), _panel(res.std, size),
-              _panel(res.chi_map, size, symmetric=True)]  # fmt: skip
+    grey = lambda a: np.nanmean(a, axis=0, keepdims=True)  # noqa: E731 - spread and residual as one map
+    panels = [_panel(res.observation, size), _panel(res.image, size), _panel(grey(res.std), size),
+              _panel(grey(res.chi_map), size, symmetric=True)]  # fmt: skip
     canvas = Image.new("RGB", (size[0] * 4 + 12, size[1]), "white")
     for i, p in enumerate(panels):
         canvas.paste(p, (i * (size[0] + 4), 0))
