@@ -136,6 +136,9 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None], overwrite: bo
     try:
         tmp.unlink()
         writer(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, path)
     finally:
         if tmp.exists():
