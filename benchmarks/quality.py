@@ -27,9 +27,10 @@ import restore
 from restore.degradations import build_forward, build_likelihood
 from restore.degradations.compose import build_psf
 
+from .results import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "faces"
-RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
 RACES = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Others"}
@@ -141,13 +142,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        head = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        marker = "## Quality on faces"
-        if marker in head:
-            before, after = head.split(marker, 1)
-            rest = after.split("\n## ", 1)
-            head = before + (("## " + rest[1]) if len(rest) > 1 else "")
-        RESULTS.write_text(head.rstrip() + "\n\n" + text)
+        write_section(text)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ from restore.degradations import Blur, Downsample, GaussianNoise
 from restore.priors import Prior, StyleGAN2Generator
 from restore.search import PRESETS, Problem, SearchConfig, latent_search
 
+from .results import write_section
+
 WIDTHS = {4: 128, 8: 128, 16: 64, 32: 32, 64: 16, 128: 8}
-RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
 def make_prior(size: int) -> Prior:
@@ -124,10 +125,7 @@ def main() -> None:
     ])  # fmt: skip
     print(text)
     if args.write:
-        head = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        marker = "## Search speed"
-        head = head.split(marker)[0].rstrip() + "\n\n" if marker in head else head
-        RESULTS.write_text(head + text)
+        write_section(text)
 
 
 if __name__ == "__main__":
