@@ -112,6 +112,17 @@ def read_array(path: str | Path, hdu: int | None = None) -> tuple[np.ndarray, di
         raise RestoreError(f"cannot read image ({type(err).__name__}: {err})", source=path) from None
 
 
+def read_tiff(path: Path, parse: Callable[[Any], Any]) -> Any:
+    """``parse(tifffile.TiffFile)`` on an open TIFF; a corrupt file becomes a one-line :class:`RestoreError`."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return parse(tif)
+    except Exception as err:
+        raise RestoreError(f"cannot read TIFF ({type(err).__name__}: {err})", source=path) from None
+
+
 def to_dtype(arr: np.ndarray, dtype: str) -> np.ndarray:
     """Round and clip to an integer dtype's range, or cast to a float dtype."""
     dt = np.dtype(dtype)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import RestoreError
-from ..imageio import atomic_write, file_kind, to_dtype
+from ..imageio import atomic_write, file_kind, read_tiff, to_dtype
 from .base import DomainAdapter, Linear, Observation
 
 
@@ -35,6 +35,21 @@ def _ome_pixels(xml: str) -> dict[str, Any]:
         if element.tag.endswith("Pixels"):
             return {k: v for k, v in element.attrib.items() if k.startswith("PhysicalSize")}
     return {}
+
+
+def _parse_stack(tif: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """The first series of an open TIFF and what is needed to write it back in the same flavour."""
+    series, page = tif.series[0], tif.pages.first
+    data = series.asarray()
+    meta: dict[str, Any] = {"format": "tiff", "dtype": str(data.dtype), "axes": series.axes, "shape": data.shape,
+                            "resolutionunit": int(page.resolutionunit), "resolution": page.resolution}  # fmt: skip
+    if tif.is_ome and tif.ome_metadata:
+        meta["flavour"], meta["physical"] = "ome", _ome_pixels(tif.ome_metadata)
+    elif tif.is_imagej:
+        meta["flavour"], meta["imagej"] = "imagej", dict(tif.imagej_metadata or {})
+    else:
+        meta["flavour"] = "plain"
+    return data, meta
 
 
 class MicroscopyAdapter(DomainAdapter):
@@ -51,28 +66,11 @@ class MicroscopyAdapter(DomainAdapter):
         return Linear(as_t(lo), as_t(hi))
 
     def read(self, path: str | Path) -> Observation:
-        import tifffile
-
         path = Path(path)
         if file_kind(path) != "tiff":
             return super().read(path)
-        try:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                data = series.asarray()
-                axes = series.axes
-                page = tif.pages.first
-                meta: dict[str, Any] = {"format": "tiff", "dtype": str(data.dtype), "axes": axes, "shape": data.shape}
-                if tif.is_ome and tif.ome_metadata:
-                    meta["flavour"], meta["physical"] = "ome", _ome_pixels(tif.ome_metadata)
-                elif tif.is_imagej:
-                    meta["flavour"], meta["imagej"] = "imagej", dict(tif.imagej_metadata or {})
-                    meta["resolution"] = page.resolution
-                else:
-                    meta["flavour"], meta["resolution"] = "plain", page.resolution
-                meta["resolutionunit"] = int(page.resolutionunit)
-        except Exception as err:  # corrupt file
-            raise RestoreError(f"cannot read TIFF ({type(err).__name__}: {err})", source=path) from None
+        data, meta = read_tiff(path, _parse_stack)
+        axes = meta["axes"]
         if "Y" not in axes or "X" not in axes or axes[-2:] not in ("YX", "YS"):
             raise RestoreError(f"unsupported TIFF axes {axes!r} (expected ...YX)", source=path)
         if axes.endswith("S"):  # RGB samples: planes first

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RestoreError
-from ..imageio import atomic_write, file_kind, to_dtype
+from ..imageio import atomic_write, file_kind, read_tiff, to_dtype
 from .base import DomainAdapter, Linear, Observation
 
 GEO_TAGS = {33550: "d", 33922: "d", 34264: "d", 34735: "H", 34736: "d", 34737: "s", 42112: "s", 42113: "s"}
@@ -57,6 +56,15 @@ def rescale_geotags(tags: dict[int, Any], factor: float) -> dict[int, Any]:
     return out
 
 
+def _parse_scene(tif: Any) -> tuple[np.ndarray, dict[int, Any], bool]:
+    """Pixels, raw GeoTIFF tags and whether bands are stored as separate planes."""
+    page = tif.pages.first
+    data = page.asarray()
+    tags = {code: page.tags[code].value for code in GEO_TAGS if code in page.tags}
+    planar = page.planarconfig == 2 and data.ndim == 3
+    return data, tags, planar
+
+
 class SatelliteAdapter(DomainAdapter):
     kind = "satellite"
 
@@ -71,19 +79,10 @@ class SatelliteAdapter(DomainAdapter):
         return Linear(self.low, float(high))
 
     def read(self, path: str | Path) -> Observation:
-        import tifffile
-
         path = Path(path)
         if file_kind(path) != "tiff":
             return super().read(path)
-        try:
-            with tifffile.TiffFile(path) as tif:
-                page = tif.pages.first
-                data = page.asarray()
-                tags = {code: page.tags[code].value for code in GEO_TAGS if code in page.tags}
-                planar = page.planarconfig == 2 or (data.ndim == 3 and data.shape[0] < data.shape[-1] and page.samplesperpixel == data.shape[0])
-        except Exception as err:  # corrupt file
-            raise RestoreError(f"cannot read GeoTIFF ({type(err).__name__}: {err})", source=path) from None
+        data, tags, planar = read_tiff(path, _parse_scene)
         meta: dict[str, Any] = {"format": "tiff", "dtype": str(data.dtype), "geotags": tags, "planar": bool(planar)}
         if data.ndim == 2:
             data = data[None]
