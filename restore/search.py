@@ -269,7 +269,7 @@ def latent_search(
     frozen = torch.zeros(n, dtype=torch.bool)  # items that landed in the consistent range
     reached_eps = torch.zeros(n, dtype=torch.bool)
     history: list[torch.Tensor] = []
-    bar = tqdm(range(config.steps), disable=not config.progress, desc="search", leave=False)
+    bar = tqdm(range(config.steps), disable=not config.progress, desc="search", leave=False, mininterval=0.5)
     steps_run = 0
     for step in bar:
         images = latents.render()
