@@ -199,17 +199,9 @@ class Pipeline:
             consistent = result.consistent.reshape(len(chunk), k)
             for i, (g, t, *_) in enumerate(chunk):
                 use = consistent[i] if bool(consistent[i].any()) else torch.ones(k, dtype=torch.bool)
-                planes = groups[g]
-                m = torch.zeros(c, prior.resolution, prior.resolution)
-                v = torch.zeros_like(m)
-                m[planes] = samples[i][use].mean(0)
-                v[planes] = samples[i][use].var(0, unbiased=False)
-                sel = torch.zeros(c, 1, 1)
-                sel[planes] = 1
-                mean_b.add(t, m * sel), var_b.add(t, v * sel)
-                full = torch.zeros(k, c, prior.resolution, prior.resolution)
-                full[:, planes] = samples[i]
-                samples_b.add(t, full)
+                mean_b.add(t, samples[i][use].mean(0), groups[g])
+                var_b.add(t, samples[i][use].var(0, unbiased=False), groups[g])
+                samples_b.add(t, samples[i], groups[g])
                 tiles_consistent += int(consistent[i].any())
                 restarts_consistent += int(consistent[i].sum())
         mean, std, samples = mean_b.result(), var_b.result().clamp_min(0).sqrt(), samples_b.result()

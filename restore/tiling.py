@@ -61,21 +61,23 @@ def cut(y: torch.Tensor, mask: torch.Tensor, tile: int, overlap: int) -> tuple[t
 
 
 class Blender:
-    """Accumulate weighted tile restorations on the sharp grid; ``result()`` gives the blended mean."""
+    """Accumulate weighted tile restorations on the sharp grid ``(..., C, H, W)``, each tile into the planes
+    it restored; ``result()`` gives the blended mean (NaN for planes no tile restored)."""
 
     def __init__(self, shape: tuple[int, ...], factor: int, size: int) -> None:
         self.factor = factor
         self.num = torch.zeros(shape, dtype=torch.float64)
-        self.den = torch.zeros(shape[-2:], dtype=torch.float64)
+        self.den = torch.zeros(shape[-3:], dtype=torch.float64)
         self.window = blend_window(size)
 
-    def add(self, tile: Tile, image: torch.Tensor) -> None:
+    def add(self, tile: Tile, image: torch.Tensor, planes: list[int]) -> None:
+        """Add ``image`` ``(..., len(planes), size, size)``, the restoration of ``tile`` in ``planes``."""
         f = self.factor
         hh, ww = tile.height * f, tile.width * f
         weight = self.window[:hh, :ww]  # a clipped tile is the only one along that axis: any positive weight
-        region = (..., slice(tile.top * f, tile.top * f + hh), slice(tile.left * f, tile.left * f + ww))
-        self.num[region] += weight * image[..., :hh, :ww].double()
-        self.den[region[1:]] += weight
+        rows, cols = slice(tile.top * f, tile.top * f + hh), slice(tile.left * f, tile.left * f + ww)
+        self.num[..., planes, rows, cols] += weight * image[..., :hh, :ww].double()
+        self.den[planes, rows, cols] += weight
 
     def result(self) -> torch.Tensor:
         return (self.num / self.den).float()

@@ -144,3 +144,28 @@ def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monk
         grad_tiled, grad_untiled = np.diff(res.image[0], axis=axis), np.diff(untiled[0], axis=axis)
         typical = np.abs(grad_untiled[8:-8, 8:-8]).mean()
         assert np.abs(grad_tiled - grad_untiled)[8:-8, 8:-8].max() < 0.2 * typical
+
+
+def test_planes_restored_one_by_one_keep_their_own_values(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A 3-plane stack with a single-channel prior: each plane blends only its own tiles."""
+    import restore.pipeline as pipeline_module
+    from restore.search import SearchResult
+
+    def oracle(problem, y, config, mask=None, seed=0):  # noqa: ANN001, ANN202
+        images = problem.normalise(y.repeat_interleave(4, -1).repeat_interleave(4, -2)).repeat_interleave(config.restarts, 0)
+        n = images.shape[0]
+        ones = torch.ones(n, dtype=torch.bool)
+        return SearchResult(images, torch.ones(n), ones, torch.zeros(n, dtype=torch.long), torch.zeros(n), 1, 0.0)
+
+    monkeypatch.setattr(pipeline_module, "latent_search", oracle)
+    torch.manual_seed(0)
+    save_prior(tmp_path / "p.safetensors", StyleGAN2Generator(32, 8, 1, {4: 8, 8: 8, 16: 8, 32: 8}, img_channels=1), {"name": "p"})
+    spec = restore.PipelineSpec.model_validate({
+        "domain": {"kind": "image", "low": 0, "high": 1}, "forward": [{"kind": "downsample", "factor": 4, "method": "mean"}],
+        "noise": {"kind": "gaussian", "sigma": 0.1}, "prior": {"kind": "file", "path": str(tmp_path / "p.safetensors")},
+        "search": {"restarts": 2}})  # fmt: skip
+    observed = np.stack([np.full((12, 20), v, np.float32) for v in (0.2, 0.5, 0.9)])
+    res = restore.Pipeline(spec, progress=False).run(observed)
+    for plane, value in enumerate((0.2, 0.5, 0.9)):
+        assert np.allclose(res.image[plane], value, atol=1e-5)
+        assert np.allclose(res.samples[:, plane], value, atol=1e-5)
