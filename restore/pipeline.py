@@ -120,7 +120,7 @@ class Pipeline:
     """Restore observations with a recipe: ``Pipeline.from_yaml(path).run(input)`` -> :class:`Restoration`."""
 
     def __init__(self, spec: PipelineSpec, progress: bool = True) -> None:
-        self.spec, self.progress = spec, progress
+        self.spec = spec
         self.adapter = get_adapter(spec.domain)
         self.forward = build_forward(spec.forward)
         self.prior = load_prior(spec.prior)
@@ -208,13 +208,13 @@ class Pipeline:
         if rest:
             upsampled = F.interpolate(y_all[rest][None], scale_factor=f, mode="bicubic", align_corners=False)[0]
             mean[rest], std[rest], samples[:, rest] = upsampled, float("nan"), upsampled
-        return self._finish(obs, y_all, mask_all, norm, likelihood, mean, std, samples, groups, {
+        return self._finish(obs, y_all, mask_all, likelihood, mean, std, samples, groups, {
             "steps": steps, "runtime_s": round(runtime, 3), "tiles": len(jobs) // len(groups),
             "tiles_consistent": tiles_consistent, "restarts_consistent": restarts_consistent,
             "consistent": tiles_consistent == len(jobs),
         })  # fmt: skip
 
-    def _finish(self, obs: Observation, y: torch.Tensor, mask: torch.Tensor, norm, likelihood, mean: torch.Tensor,  # noqa: ANN001
+    def _finish(self, obs: Observation, y: torch.Tensor, mask: torch.Tensor, likelihood, mean: torch.Tensor,  # noqa: ANN001
                 std: torch.Tensor, samples: torch.Tensor, groups: list[list[int]], stats: dict[str, Any]) -> Restoration:  # fmt: skip
         lo, hi = self.config.chi2_range
         restored = sorted(p for g in groups for p in g)
