@@ -166,6 +166,27 @@ class SearchResult:
     history: torch.Tensor = field(default_factory=lambda: torch.empty(0))
 
 
+class _Best:
+    """The iterate each item returns: its first data-consistent one, else the one with the lowest objective."""
+
+    def __init__(self, images: torch.Tensor, chi2: torch.Tensor, objective: torch.Tensor, chi2_range: tuple[float, float]):
+        self.images, self.chi2, self.objective = images, chi2, objective
+        self.step = torch.zeros(len(images), dtype=torch.long)
+        self.landed = torch.zeros(len(images), dtype=torch.bool)  # items frozen at their first consistent iterate
+        self.lo, self.hi = chi2_range
+
+    @torch.no_grad()
+    def update(self, images: torch.Tensor, chi2: torch.Tensor, objective: torch.Tensor, step: int) -> None:
+        landed = (chi2 >= self.lo) & (chi2 <= self.hi) & ~self.landed
+        take = landed | ((objective < self.objective) & ~self.landed)
+        self.images[take] = images.detach()[take]
+        self.chi2[take], self.objective[take], self.step[take] = chi2[take], objective.detach()[take], step
+        self.landed |= landed
+
+    def consistent(self) -> torch.Tensor:
+        return (self.chi2 >= self.lo) & (self.chi2 <= self.hi)
+
+
 class _Latents:
     """The optimised variables of a parametrisation, their sphere projection, and rendering."""
 
@@ -261,12 +282,9 @@ def latent_search(
     latents = _Latents(problem.prior, config, n, gen)
     optimizer = torch.optim.Adam(latents.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config.schedule, config.steps))
-    lo, hi = config.chi2_range
-    best_obj = torch.full((n,), float("inf"))
-    best_img = torch.zeros(n, problem.prior.channels, problem.prior.resolution, problem.prior.resolution)
-    best_chi2 = torch.full((n,), float("nan"))
-    best_step = torch.zeros(n, dtype=torch.long)
-    frozen = torch.zeros(n, dtype=torch.bool)  # items that landed in the consistent range
+    size = problem.prior.resolution
+    best = _Best(torch.zeros(n, problem.prior.channels, size, size), torch.full((n,), float("nan")),
+                 torch.full((n,), float("inf")), config.chi2_range)  # fmt: skip
     reached_eps = torch.zeros(n, dtype=torch.bool)
     history: list[torch.Tensor] = []
     bar = tqdm(range(config.steps), disable=not config.progress, desc="search", leave=False, mininterval=0.5)
@@ -276,20 +294,15 @@ def latent_search(
         loss, chi2, l2 = _objective(problem, config, latents, y, valid, n_valid, images)
         with torch.no_grad():
             obj = loss.detach()
-            if config.objective == "pulse":
+            if config.objective == "pulse":  # PULSE returns the last iterate
                 reached_eps |= l2 <= PULSE_EPS
-                best_img, best_chi2, best_obj = images.detach().clone(), chi2.clone(), obj.clone()
-                best_step[:] = step
+                best.images, best.chi2, best.objective = images.detach().clone(), chi2.clone(), obj.clone()
+                best.step[:] = step
             else:
-                landed = (chi2 >= lo) & (chi2 <= hi) & ~frozen
-                better = (obj < best_obj) & ~frozen
-                take = landed | better
-                best_img[take] = images.detach()[take]
-                best_chi2[take], best_obj[take], best_step[take] = chi2[take], obj[take], step
-                frozen |= landed
+                best.update(images, chi2, obj, step)
             history.append(obj.clone())
         steps_run = step + 1
-        if config.early_stop and config.objective != "pulse" and bool(frozen.all()):
+        if config.early_stop and config.objective != "pulse" and bool(best.landed.all()):
             break
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -297,13 +310,11 @@ def latent_search(
         scheduler.step()
         latents.project()
         if config.progress:
-            bar.set_postfix(chi2=f"{float(chi2.median()):.3g}", consistent=f"{int(frozen.sum())}/{n}")
+            bar.set_postfix(chi2=f"{float(chi2.median()):.3g}", consistent=f"{int(best.landed.sum())}/{n}")
     bar.close()
-    if config.objective == "pulse":
-        consistent = reached_eps
-    else:
-        consistent = (best_chi2 >= lo) & (best_chi2 <= hi)
-    result = SearchResult(best_img, best_chi2, consistent, best_step, best_obj, steps_run, 0.0, torch.stack(history))
+    consistent = reached_eps if config.objective == "pulse" else best.consistent()
+    result = SearchResult(best.images, best.chi2, consistent, best.step, best.objective, steps_run, 0.0,
+                          torch.stack(history))  # fmt: skip
     if config.refine_steps > 0 and config.objective != "pulse":
         result = refine(problem, y, valid, n_valid, result, config)
     result.runtime_s = time.perf_counter() - start
@@ -318,7 +329,6 @@ def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torc
     ``refine_radius * ||x||`` (ILO's idea of a bounded step off the generator's range, taken in the
     last layer). Items that are already consistent are left alone; the best-iterate rule applies.
     """
-    lo, hi = config.chi2_range
     todo = ~result.consistent
     if not bool(todo.any()):
         return result
@@ -327,19 +337,14 @@ def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torc
     delta = torch.zeros_like(base, requires_grad=True)
     optimizer = torch.optim.Adam([delta], lr=0.01)
     radius = config.refine_radius * base.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
-    best_obj, best_img, best_chi2 = result.objective[todo].clone(), base.clone(), result.chi2[todo].clone()
-    frozen = torch.zeros(base.shape[0], dtype=torch.bool)
+    best = _Best(base.clone(), result.chi2[todo].clone(), result.objective[todo].clone(), config.chi2_range)
     for _ in range(config.refine_steps):
         images = base + delta
         mu = problem.observe(images)
         loss = problem.likelihood.nll(yy, mu, vv) / nn_
         with torch.no_grad():
-            chi2 = problem.likelihood.reduced_chi2(yy, mu, vv)
-            landed = (chi2 >= lo) & (chi2 <= hi) & ~frozen
-            take = landed | ((loss < best_obj) & ~frozen)
-            best_img[take], best_chi2[take], best_obj[take] = images.detach()[take], chi2[take], loss.detach()[take]
-            frozen |= landed
-        if bool(frozen.all()):
+            best.update(images, problem.likelihood.reduced_chi2(yy, mu, vv), loss, step=0)  # steps keep stage one's
+        if bool(best.landed.all()):
             break
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -348,6 +353,7 @@ def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torc
             norm = delta.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1).clamp_min(1e-12)
             delta.mul_(torch.clamp(radius / norm, max=1.0))
     out = replace(result, images=result.images.clone(), chi2=result.chi2.clone(), objective=result.objective.clone())
-    out.images[todo], out.chi2[todo], out.objective[todo] = best_img, best_chi2, best_obj
+    out.images[todo], out.chi2[todo], out.objective[todo] = best.images, best.chi2, best.objective
+    lo, hi = config.chi2_range
     out.consistent = (out.chi2 >= lo) & (out.chi2 <= hi)
     return out
