@@ -109,17 +109,17 @@ def test_cli_run_missing_input_is_exit_1(tmp_path: Path, capsys) -> None:  # noq
     assert "input not found" in capsys.readouterr().err
 
 
-def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    """With an identity-like restorer (bicubic upsampling of each tile), tiles blend into the untiled result."""
+def _upsample(y: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.interpolate(y, scale_factor=4, mode="bicubic", align_corners=False)
+
+
+def _oracle_pipeline(tmp_path: Path, monkeypatch, restorer, search: dict) -> restore.Pipeline:  # noqa: ANN001
+    """A 1-channel, 4x pipeline whose search is replaced by ``restorer`` (tile observation -> sharp tile)."""
     import restore.pipeline as pipeline_module
     from restore.search import SearchResult
 
-    def upsample(y: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.interpolate(y, scale_factor=4, mode="bicubic", align_corners=False)
-
     def oracle(problem, y, config, mask=None, seed=0):  # noqa: ANN001, ANN202
-        k = config.restarts
-        images = problem.normalise(upsample(y)).repeat_interleave(k, 0)
+        images = problem.normalise(restorer(y)).repeat_interleave(config.restarts, 0)
         n = images.shape[0]
         ones = torch.ones(n, dtype=torch.bool)
         return SearchResult(images, torch.ones(n), ones, torch.zeros(n, dtype=torch.long), torch.zeros(n), 1, 0.0)
@@ -130,12 +130,18 @@ def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monk
     spec = restore.PipelineSpec.model_validate({
         "domain": {"kind": "image", "low": 0, "high": 1}, "forward": [{"kind": "downsample", "factor": 4, "method": "mean"}],
         "noise": {"kind": "gaussian", "sigma": 0.1}, "prior": {"kind": "file", "path": str(tmp_path / "p.safetensors")},
-        "search": {"restarts": 2, "tile_batch": 3}})  # fmt: skip
+        "search": search})  # fmt: skip
+    return restore.Pipeline(spec, progress=False)
+
+
+def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """With an identity-like restorer (bicubic upsampling of each tile), tiles blend into the untiled result."""
+    pipe = _oracle_pipeline(tmp_path, monkeypatch, _upsample, {"restarts": 2, "tile_batch": 3})
     yy, xx = np.mgrid[:40, :52]
     observed = (np.sin(yy / 5.0) * np.cos(xx / 7.0) + 0.1 * yy / 40).astype(np.float32)
-    res = restore.Pipeline(spec, progress=False).run(observed)
+    res = pipe.run(observed)
     assert res.provenance["tiles"] > 4
-    untiled = upsample(torch.from_numpy(observed)[None, None])[0].numpy()
+    untiled = _upsample(torch.from_numpy(observed)[None, None])[0].numpy()
     inner = (slice(0, 1), slice(8, -8), slice(8, -8))
     assert np.abs(res.image[inner] - untiled[inner]).max() < 0.02
     assert res.samples.shape == (2, 1, 160, 208)
@@ -148,24 +154,10 @@ def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monk
 
 def test_planes_restored_one_by_one_keep_their_own_values(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """A 3-plane stack with a single-channel prior: each plane blends only its own tiles."""
-    import restore.pipeline as pipeline_module
-    from restore.search import SearchResult
-
-    def oracle(problem, y, config, mask=None, seed=0):  # noqa: ANN001, ANN202
-        images = problem.normalise(y.repeat_interleave(4, -1).repeat_interleave(4, -2)).repeat_interleave(config.restarts, 0)
-        n = images.shape[0]
-        ones = torch.ones(n, dtype=torch.bool)
-        return SearchResult(images, torch.ones(n), ones, torch.zeros(n, dtype=torch.long), torch.zeros(n), 1, 0.0)
-
-    monkeypatch.setattr(pipeline_module, "latent_search", oracle)
-    torch.manual_seed(0)
-    save_prior(tmp_path / "p.safetensors", StyleGAN2Generator(32, 8, 1, {4: 8, 8: 8, 16: 8, 32: 8}, img_channels=1), {"name": "p"})
-    spec = restore.PipelineSpec.model_validate({
-        "domain": {"kind": "image", "low": 0, "high": 1}, "forward": [{"kind": "downsample", "factor": 4, "method": "mean"}],
-        "noise": {"kind": "gaussian", "sigma": 0.1}, "prior": {"kind": "file", "path": str(tmp_path / "p.safetensors")},
-        "search": {"restarts": 2}})  # fmt: skip
+    replicate = lambda y: y.repeat_interleave(4, -1).repeat_interleave(4, -2)  # noqa: E731
+    pipe = _oracle_pipeline(tmp_path, monkeypatch, replicate, {"restarts": 2})
     observed = np.stack([np.full((12, 20), v, np.float32) for v in (0.2, 0.5, 0.9)])
-    res = restore.Pipeline(spec, progress=False).run(observed)
+    res = pipe.run(observed)
     for plane, value in enumerate((0.2, 0.5, 0.9)):
         assert np.allclose(res.image[plane], value, atol=1e-5)
         assert np.allclose(res.samples[:, plane], value, atol=1e-5)
