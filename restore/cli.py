@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise RestoreError("input not found", source=path)
     out_dir = Path(args.output) if args.output else spec.output.dir
     overwrite = args.overwrite or spec.output.overwrite
-    pipe = Pipeline(spec, progress=not args.quiet)
+    pipe = Pipeline(spec, progress=not args.quiet, device=args.device)
     for path in inputs:
         res = pipe.run(path)
         written = res.save(out_dir, overwrite=overwrite, figures=spec.output.figures)
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output folder (default: the recipe's output.dir)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--device", default="cpu", help="where the search runs: cpu (default), cuda, cuda:1, mps")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("priors", help="list, describe or convert priors")

@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from .degradations import build_forward, build_likelihood
+from .device import resolve_device
 from .domains import Observation, get_adapter
 from .errors import RestoreError
 from .imageio import atomic_write
@@ -117,19 +118,24 @@ def compare_figure(res: Restoration):  # noqa: ANN201 - PIL image
 
 
 class Pipeline:
-    """Restore observations with a recipe: ``Pipeline.from_yaml(path).run(input)`` -> :class:`Restoration`."""
+    """Restore observations with a recipe: ``Pipeline.from_yaml(path).run(input)`` -> :class:`Restoration`.
 
-    def __init__(self, spec: PipelineSpec, progress: bool = True) -> None:
+    ``device`` (``"cpu"``, ``"cuda"``, ...) is where the search runs; results come back as NumPy arrays.
+    """
+
+    def __init__(self, spec: PipelineSpec, progress: bool = True, device: str | torch.device = "cpu") -> None:
         self.spec = spec
+        self.device = resolve_device(device)
         self.adapter = get_adapter(spec.domain)
-        self.forward = build_forward(spec.forward)
-        self.prior = load_prior(spec.prior)
+        self.forward = build_forward(spec.forward).to(self.device)
+        self.prior = load_prior(spec.prior).to(self.device)
         self.config = config_from_spec(spec.search, progress=progress)
         self.factor = spec.factor()
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, progress: bool = True) -> "Pipeline":
-        return cls(load_recipe(path, overrides), progress=progress)
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, progress: bool = True,
+                  device: str | torch.device = "cpu") -> "Pipeline":  # fmt: skip
+        return cls(load_recipe(path, overrides), progress=progress, device=device)
 
     def read(self, source: str | Path | np.ndarray | None) -> Observation:
         if source is None:
@@ -144,7 +150,7 @@ class Pipeline:
         noise = dict(obs.noise)
         if getattr(self.spec.noise, "sky", None) == "estimate":
             noise["sky"] = float(np.nanmedian(obs.data[obs.mask]))
-        return build_likelihood(self.spec.noise, noise)
+        return build_likelihood(self.spec.noise, noise).to(self.device)
 
     def _plane_groups(self, obs: Observation) -> tuple[list[list[int]], list[int]]:
         """Planes restored together (``prior.channels`` at a time) and planes passed through."""
@@ -190,13 +196,14 @@ class Pipeline:
             plane_idx = torch.tensor([groups[g] for g, *_ in chunk]).repeat_interleave(k, 0)
             chunk_norm = norm.for_planes(plane_idx)
             problem = Problem(prior, self.forward, likelihood, chunk_norm.inverse, chunk_norm.forward)
-            y = torch.stack([j[2] for j in chunk])
-            mask = torch.stack([j[3] for j in chunk])
+            y = torch.stack([j[2] for j in chunk]).to(self.device)
+            mask = torch.stack([j[3] for j in chunk]).to(self.device)
             result = latent_search(problem, y, self.config, mask=mask, seed=self.spec.seed + start)
             steps, runtime = max(steps, result.steps_run), runtime + result.runtime_s
             with torch.no_grad():
-                samples = problem.denormalise(result.images).reshape(len(chunk), k, prior.channels, prior.resolution, prior.resolution)
-            consistent = result.consistent.reshape(len(chunk), k)
+                samples = problem.denormalise(result.images).cpu()
+            samples = samples.reshape(len(chunk), k, prior.channels, prior.resolution, prior.resolution)
+            consistent = result.consistent.cpu().reshape(len(chunk), k)
             for i, (g, t, *_) in enumerate(chunk):
                 use = consistent[i] if bool(consistent[i].any()) else torch.ones(k, dtype=torch.bool)
                 mean_b.add(t, samples[i][use].mean(0), groups[g])
@@ -219,10 +226,11 @@ class Pipeline:
         lo, hi = self.config.chi2_range
         restored = sorted(p for g in groups for p in g)
         with torch.no_grad():
-            mu = self.forward(mean[restored][None])
-            chi2 = float(likelihood.reduced_chi2(y[restored][None], mu, mask[restored][None])[0])
+            yr, mr = y[restored][None].to(self.device), mask[restored][None].to(self.device)
+            mu = self.forward(mean[restored][None].to(self.device))
+            chi2 = float(likelihood.reduced_chi2(yr, mu, mr)[0])
             chi_map = torch.full_like(y, float("nan"))
-            chi_map[restored] = likelihood.chi(y[restored][None], mu, mask[restored][None])[0].float()
+            chi_map[restored] = likelihood.chi(yr, mu, mr)[0].float().cpu()
         # chi-square is convex in the image for a linear forward model, so the mean of consistent restarts
         # is within the upper bound too (it may fall below the lower one: averaging removes noise fitting)
         consistent = bool(stats.pop("consistent"))

@@ -171,8 +171,9 @@ class _Best:
 
     def __init__(self, images: torch.Tensor, chi2: torch.Tensor, objective: torch.Tensor, chi2_range: tuple[float, float]):
         self.images, self.chi2, self.objective = images, chi2, objective
-        self.step = torch.zeros(len(images), dtype=torch.long)
-        self.landed = torch.zeros(len(images), dtype=torch.bool)  # items frozen at their first consistent iterate
+        self.step = torch.zeros(len(images), dtype=torch.long, device=images.device)
+        # items frozen at their first consistent iterate
+        self.landed = torch.zeros(len(images), dtype=torch.bool, device=images.device)
         self.lo, self.hi = chi2_range
 
     @torch.no_grad()
@@ -190,7 +191,7 @@ class _Best:
 class _Latents:
     """The optimised variables of a parametrisation, their sphere projection, and rendering."""
 
-    def __init__(self, prior: Prior, config: SearchConfig, n: int, gen: torch.Generator) -> None:
+    def __init__(self, prior: Prior, config: SearchConfig, n: int, gen: torch.Generator, device: torch.device) -> None:
         self.prior, self.space = prior, config.latent
         if self.space not in prior.latent_spaces:
             raise ValueError(f"prior {prior.name!r} offers latent spaces {prior.latent_spaces}, not {self.space!r}")
@@ -202,14 +203,15 @@ class _Latents:
             self.radius = math.sqrt(d)
             rows = prior.num_styles if self.space == "w+" else 1
             init = torch.randn(n, rows, d, generator=gen)
-        self.latent = project_to_sphere(init, self.radius).requires_grad_(True)
+        # drawn on the CPU whatever the device, so a seed gives the same start everywhere
+        self.latent = project_to_sphere(init.to(device), self.radius).requires_grad_(True)
         self.noise: list[torch.Tensor] = []
         self.noise_radii: list[float] = []
         fixed = prior.noise_maps()
         if config.noise_maps and fixed:
             for i, nm in enumerate(fixed):
                 trainable = i < PULSE_NOISE_LAYERS
-                t = torch.randn((n, *nm.shape[1:]), generator=gen) if trainable else nm.expand(n, -1, -1, -1)
+                t = torch.randn((n, *nm.shape[1:]), generator=gen).to(device) if trainable else nm.expand(n, -1, -1, -1)
                 self.noise.append(t.clone().requires_grad_(trainable))
             self.noise_radii = [math.sqrt(t[0].numel()) for t in self.noise]
             for t, r in zip(self.noise, self.noise_radii):
@@ -270,7 +272,8 @@ def latent_search(
     """Search the prior for images whose degraded version explains ``y`` ``(B, C, h, w)``.
 
     Returns ``B * config.restarts`` results, the restarts of observation ``b`` at rows
-    ``b * restarts ... (b + 1) * restarts - 1``.
+    ``b * restarts ... (b + 1) * restarts - 1``. The search runs on ``y``'s device, where the
+    problem's prior, forward model and likelihood must be too; a seed gives the same start on any device.
     """
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
@@ -279,13 +282,13 @@ def latent_search(
     valid = valid_mask(y, None if mask is None else mask.repeat_interleave(k, 0))
     n_valid = valid.flatten(1).sum(1).clamp_min(1)
     n = y.shape[0]
-    latents = _Latents(problem.prior, config, n, gen)
+    latents = _Latents(problem.prior, config, n, gen, y.device)
     optimizer = torch.optim.Adam(latents.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config.schedule, config.steps))
     size = problem.prior.resolution
-    best = _Best(torch.zeros(n, problem.prior.channels, size, size), torch.full((n,), float("nan")),
-                 torch.full((n,), float("inf")), config.chi2_range)  # fmt: skip
-    reached_eps = torch.zeros(n, dtype=torch.bool)
+    best = _Best(y.new_zeros(n, problem.prior.channels, size, size), y.new_full((n,), float("nan")),
+                 y.new_full((n,), float("inf")), config.chi2_range)  # fmt: skip
+    reached_eps = torch.zeros(n, dtype=torch.bool, device=y.device)
     history: list[torch.Tensor] = []
     bar = tqdm(range(config.steps), disable=not config.progress, desc="search", leave=False, mininterval=0.5)
     steps_run = 0

@@ -14,6 +14,7 @@ from PIL import Image
 
 import restore
 from restore.cli import main
+from restore.errors import RestoreError
 from restore.priors import StyleGAN2Generator, save_prior
 from restore.priors.io import load_prior
 from restore.search import project_to_sphere
@@ -65,6 +66,23 @@ def test_pipeline_restores_an_array_in_physical_units(tiny_recipe: Path) -> None
     assert err(res.image) < err(bicubic) / 2  # at least 3 dB better than bicubic
     assert res.provenance["prior"] == "tiny" and len(res.provenance["prior_sha256"]) == 64
     assert res.provenance["seed"] == 0 and "torch" in res.provenance["versions"]
+
+
+def test_pipeline_on_a_device_returns_numpy_like_on_the_cpu(tiny_recipe: Path, device) -> None:  # noqa: ANN001
+    observed = restore.simulate(restore.load_recipe(tiny_recipe), _truth(tiny_recipe), seed=1)
+    overrides = ["search.steps=5", "search.refine_steps=2"]
+    here = restore.Pipeline.from_yaml(tiny_recipe, overrides, progress=False).run(observed)
+    there = restore.Pipeline.from_yaml(tiny_recipe, overrides, progress=False, device=device).run(observed)
+    assert isinstance(there.image, np.ndarray) and there.image.shape == here.image.shape
+    assert np.allclose(there.image, here.image, atol=1e-3) and abs(there.chi2 - here.chi2) < 1e-3 * here.chi2
+
+
+def test_a_missing_device_is_a_one_line_error(tiny_recipe: Path, capsys) -> None:  # noqa: ANN001
+    with pytest.raises(RestoreError, match="device 'cuda:99' is not available"):
+        restore.Pipeline.from_yaml(tiny_recipe, progress=False, device="cuda:99")
+    assert main(["run", str(tiny_recipe), str(tiny_recipe), "--device", "nosuch", "-o", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "device 'nosuch' is not available" in err and err.count("\n") == 1
 
 
 def test_2d_arrays_and_padding_for_small_observations(tmp_path: Path) -> None:

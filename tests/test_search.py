@@ -180,6 +180,22 @@ def test_runs_are_repeatable_with_a_seed() -> None:
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
 
 
+def test_search_runs_on_the_device_of_its_observation(device) -> None:  # noqa: ANN001
+    """Same seed, same start on every device; results live on the observation's device, and the
+    objective's path over a few steps agrees with the CPU's to the precision of the accelerator's
+    float32 convolutions (TF32 on recent GPUs). The returned iterate is not compared: which step wins
+    the best-iterate rule may flip on rounding."""
+    forward, likelihood = Downsample(4, "bicubic") * Blur.gaussian(1.0), GaussianNoise(0.1)
+    y = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    config = SearchConfig(restarts=2, steps=4, refine_steps=3, noise_maps=True, progress=False, early_stop=False)
+    prior = tiny_stylegan()
+    on_cpu = latent_search(Problem(prior, forward, likelihood), y, config, seed=1)
+    there = latent_search(Problem(prior.to(device), forward.to(device), likelihood.to(device)), y.to(device), config, seed=1)
+    assert there.images.device.type == device.type and there.consistent.device.type == device.type
+    assert torch.allclose(there.history.cpu(), on_cpu.history, rtol=1e-2)
+    assert bool(torch.isfinite(there.chi2).all())
+
+
 def test_schedules() -> None:
     f = lr_schedule("linear1cycledrop", 100)
     assert f(0) == pytest.approx(0.1) and f(45) == pytest.approx(1.0) and f(90) == pytest.approx(0.1)

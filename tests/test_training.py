@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 
 from restore.cli import main
+from restore.errors import RestoreError
 from restore.priors import load_prior, read_card
 from restore.training import TrainSpec, load_train_spec, train
 from restore.training.train import split_holdout
@@ -57,6 +58,20 @@ def test_interrupt_and_resume_continue_the_same_loss_curve(images: Path, tmp_pat
     z = torch.randn(2, 16)
     with torch.no_grad():
         assert torch.equal(resumed.generate(z), full.generate(z))
+
+
+def test_time_limit_stops_exports_and_resumes(images: Path, tmp_path: Path) -> None:
+    spec = _spec(images, tmp_path, checkpoint=tmp_path / "ckpt.pt", max_minutes=1e-9, evaluate=False)
+    first = train(spec)
+    assert len(first.card["losses"]) == 1 and read_card(spec.out).iterations == 1  # type: ignore[attr-defined]
+    assert int(torch.load(tmp_path / "ckpt.pt", weights_only=True)["iteration"]) == 1
+    resumed = train(spec.model_copy(update={"max_minutes": None}))
+    assert len(resumed.card["losses"]) == 6
+
+
+def test_training_on_a_missing_device_is_a_one_line_error(images: Path, tmp_path: Path) -> None:
+    with pytest.raises(RestoreError, match="device 'nosuch' is not available"):
+        train(_spec(images, tmp_path, device="nosuch"))
 
 
 def test_holdout_split_is_deterministic() -> None:

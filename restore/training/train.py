@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..domains import get_adapter
+from ..device import resolve_device
 from ..errors import RestoreError
 from ..priors.base import Prior
 from ..priors.io import save_prior
@@ -77,6 +78,9 @@ class TrainSpec(BaseModel):
     generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
     batch: int = Field(16, ge=2)
     iterations: int = Field(3000, ge=1)
+    max_minutes: float | None = Field(
+        None, gt=0, description="stop and export after this much training time in this run; running again resumes"
+    )
     lr: float = Field(0.0025, gt=0)
     r1: float = Field(0.1, ge=0)
     r1_every: int = Field(16, ge=1)
@@ -168,10 +172,10 @@ def augment(x: torch.Tensor, spec: AugmentSpec, gen: torch.Generator) -> torch.T
     b, _, h, w = x.shape
     if spec.flip_x:
         flip = torch.rand(b, generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x = torch.where(flip[:, None, None, None].to(x.device), x.flip(3), x)
     if spec.flip_y:
         flip = torch.rand(b, generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(2), x)
+        x = torch.where(flip[:, None, None, None].to(x.device), x.flip(2), x)
     if spec.rot90:
         k = int(torch.randint(4, (1,), generator=gen))
         x = torch.rot90(x, k, (2, 3))
@@ -224,12 +228,18 @@ def sample_quality(g_ema: StyleGAN2Generator, train_images: torch.Tensor, held: 
     return report
 
 
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({device})"
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}"
+
+
 def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
     """Train (or resume) a prior; returns it after writing ``spec.out``. ``stop_after`` simulates an interruption."""
     if spec.threads:
         torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
-    device = torch.device(spec.device)
+    device = resolve_device(spec.device)
     files, held = split_holdout(list_images(spec.data), spec.holdout, spec.holdout_group)
     files = files[: spec.limit] if spec.limit else files
     images = load_images(files, spec)
@@ -286,17 +296,18 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
         done = it + 1 - start
         bar.set_postfix(d=f"{losses[-1][0]:.3f}", g=f"{losses[-1][1]:.3f}",
                         img_s=f"{done * spec.batch / (time.perf_counter() - t0):.1f}")  # fmt: skip
-        last = it + 1 == spec.iterations or (stop_after is not None and it + 1 == stop_after)
-        if spec.checkpoint is not None and ((it + 1) % spec.checkpoint_every == 0 or last):
+        out_of_time = spec.max_minutes is not None and time.perf_counter() - t0 >= 60 * spec.max_minutes
+        stop = out_of_time or (stop_after is not None and it + 1 == stop_after)
+        if spec.checkpoint is not None and ((it + 1) % spec.checkpoint_every == 0 or stop or it + 1 == spec.iterations):
             state = _state(g, d, g_ema, opt_g, opt_d, gen, it + 1, losses, wall + time.perf_counter() - t0)
             spec.checkpoint.parent.mkdir(parents=True, exist_ok=True)
             torch.save(state, spec.checkpoint)
-        if stop_after is not None and it + 1 == stop_after:
+        if stop:
             break
     wall += time.perf_counter() - t0
     info = {
         "name": spec.name, "domain": spec.domain.kind, "iterations": len(losses), "wall_time_s": round(wall, 1),
-        "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {spec.device}",
+        "hardware": _hardware(device),
         "training_images": len(files), "holdout_images": len(held), "batch": spec.batch, "precision": spec.precision,
         "final_losses": {"d": losses[-1][0], "g": losses[-1][1]} if losses else {}, **spec.card,
     }  # fmt: skip
