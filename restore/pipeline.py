@@ -29,6 +29,7 @@ from .errors import RestoreError
 from .imageio import atomic_write
 from .priors.registry import load as load_prior
 from .search import Problem, config_from_spec, latent_search
+from .cutouts import Framing, Paster, coarse_to_fine, extract, feather_window, footprint
 from .tiling import Blender, cut
 from .spec import PipelineSpec, load_recipe
 
@@ -167,8 +168,10 @@ class Pipeline:
     def run(self, source: str | Path | np.ndarray | None = None) -> Restoration:
         """Restore one observation (a file path, or an array ``(C, H, W)`` / ``(H, W)`` in physical units).
 
-        Frames larger than the prior's field are cut into overlapping tiles restored in batches
-        (``search.tile_batch`` tiles at a time) and blended; stacks of planes are restored plane by plane.
+        With ``layout: tiles``, frames larger than the prior's field are cut into overlapping tiles
+        restored in batches (``search.tile_batch`` at a time) and blended; with ``layout: objects`` the
+        adapter's detector finds objects, each restored in the prior's framing and pasted back over a
+        plain upsampling of the frame. Stacks of planes are restored plane by plane.
         """
         obs = self.read(source)
         prior, f = self.prior, self.factor
@@ -178,62 +181,129 @@ class Pipeline:
         groups, rest = self._plane_groups(obs)
         y_all = torch.from_numpy(np.nan_to_num(obs.data)).float()
         mask_all = torch.from_numpy(obs.mask.copy()).expand_as(y_all)
-        norm = self.adapter.normalisation(obs)
         likelihood = self._likelihood(obs)
-        jobs = []  # (group index, tile, y tile, mask tile)
-        for g, planes in enumerate(groups):
-            ys, ms, tiles = cut(y_all[planes], mask_all[planes], tile, max(1, tile // 4))
-            jobs += [(g, t, ys[i], ms[i]) for i, t in enumerate(tiles)]
-        c, h, w = obs.data.shape
-        k = self.config.restarts
-        mean_b = Blender((c, h * f, w * f), f, prior.resolution)
-        var_b = Blender((c, h * f, w * f), f, prior.resolution)
-        samples_b = Blender((k, c, h * f, w * f), f, prior.resolution)
-        steps, runtime, tiles_consistent, restarts_consistent = 0, 0.0, 0, 0
+        if self.spec.layout.kind == "objects" and obs.data.shape[1:] != (tile, tile):
+            mean, std, samples, fit_region, stats = self._objects(obs, y_all, mask_all, groups, likelihood)
+        else:
+            mean, std, samples, stats = self._tiles(obs, y_all, mask_all, groups, likelihood)
+            fit_region = None
+        if rest:
+            upsampled = self._upsample(y_all[rest], likelihood)
+            mean[rest], std[rest], samples[:, rest] = upsampled, float("nan"), upsampled
+        return self._finish(obs, y_all, mask_all, likelihood, mean, std, samples, groups, stats, fit_region)
+
+    def _search(self, obs: Observation, jobs: list[tuple[int, torch.Tensor, torch.Tensor]], groups: list[list[int]],
+                likelihood, stats: dict[str, Any]):  # noqa: ANN001, ANN202 - yields (job, samples, consistent)  # fmt: skip
+        """Restore ``jobs`` (plane group, observed tile, mask) in batches; yield each job's index, its
+        ``K`` restarts in physical units ``(K, C, R, R)`` and their consistency ``(K,)``."""
+        norm, k, r = self.adapter.normalisation(obs), self.config.restarts, self.prior.resolution
         batch = self.spec.search.tile_batch
         for start in range(0, len(jobs), batch):
             chunk = jobs[start : start + batch]
             plane_idx = torch.tensor([groups[g] for g, *_ in chunk]).repeat_interleave(k, 0)
             chunk_norm = norm.for_planes(plane_idx)
-            problem = Problem(prior, self.forward, likelihood, chunk_norm.inverse, chunk_norm.forward)
-            y = torch.stack([j[2] for j in chunk]).to(self.device)
-            mask = torch.stack([j[3] for j in chunk]).to(self.device)
+            problem = Problem(self.prior, self.forward, likelihood, chunk_norm.inverse, chunk_norm.forward)
+            y = torch.stack([j[1] for j in chunk]).to(self.device)
+            mask = torch.stack([j[2] for j in chunk]).to(self.device)
             result = latent_search(problem, y, self.config, mask=mask, seed=self.spec.seed + start)
-            steps, runtime = max(steps, result.steps_run), runtime + result.runtime_s
+            stats["steps"] = max(stats.get("steps", 0), result.steps_run)
+            stats["runtime_s"] = round(stats.get("runtime_s", 0.0) + result.runtime_s, 3)
             with torch.no_grad():
-                samples = problem.denormalise(result.images).cpu()
-            samples = samples.reshape(len(chunk), k, prior.channels, prior.resolution, prior.resolution)
+                samples = problem.denormalise(result.images).cpu().reshape(len(chunk), k, -1, r, r)
             consistent = result.consistent.cpu().reshape(len(chunk), k)
-            for i, (g, t, *_) in enumerate(chunk):
-                use = consistent[i] if bool(consistent[i].any()) else torch.ones(k, dtype=torch.bool)
-                mean_b.add(t, samples[i][use].mean(0), groups[g])
-                var_b.add(t, samples[i][use].var(0, unbiased=False), groups[g])
-                samples_b.add(t, samples[i], groups[g])
-                tiles_consistent += int(consistent[i].any())
-                restarts_consistent += int(consistent[i].sum())
-        mean, std, samples = mean_b.result(), var_b.result().clamp_min(0).sqrt(), samples_b.result()
-        if rest:
-            upsampled = F.interpolate(y_all[rest][None], scale_factor=f, mode="bicubic", align_corners=False)[0]
-            mean[rest], std[rest], samples[:, rest] = upsampled, float("nan"), upsampled
-        return self._finish(obs, y_all, mask_all, likelihood, mean, std, samples, groups, {
-            "steps": steps, "runtime_s": round(runtime, 3), "tiles": len(jobs) // len(groups),
-            "tiles_consistent": tiles_consistent, "restarts_consistent": restarts_consistent,
-            "consistent": tiles_consistent == len(jobs),
-        })  # fmt: skip
+            for i in range(len(chunk)):
+                stats["restarts_consistent"] = stats.get("restarts_consistent", 0) + int(consistent[i].sum())
+                yield start + i, samples[i], consistent[i]
+
+    @staticmethod
+    def _combine(samples: torch.Tensor, consistent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of the consistent restarts (of all, if none is)."""
+        use = consistent if bool(consistent.any()) else torch.ones_like(consistent)
+        return samples[use].mean(0), samples[use].var(0, unbiased=False)
+
+    def _tiles(self, obs: Observation, y_all: torch.Tensor, mask_all: torch.Tensor, groups: list[list[int]],
+               likelihood):  # noqa: ANN001, ANN202  # fmt: skip
+        prior, f, k = self.prior, self.factor, self.config.restarts
+        tile = prior.resolution // f
+        jobs, where = [], []
+        for g, planes in enumerate(groups):
+            ys, ms, tiles = cut(y_all[planes], mask_all[planes], tile, max(1, tile // 4))
+            jobs += [(g, ys[i], ms[i]) for i in range(len(tiles))]
+            where += tiles
+        c, h, w = obs.data.shape
+        mean_b = Blender((c, h * f, w * f), f, prior.resolution)
+        var_b = Blender((c, h * f, w * f), f, prior.resolution)
+        samples_b = Blender((k, c, h * f, w * f), f, prior.resolution)
+        stats: dict[str, Any] = {"tiles": len(jobs) // len(groups), "tiles_consistent": 0}
+        for i, samples, consistent in self._search(obs, jobs, groups, likelihood, stats):
+            planes = groups[jobs[i][0]]
+            mean, var = self._combine(samples, consistent)
+            mean_b.add(where[i], mean, planes), var_b.add(where[i], var, planes), samples_b.add(where[i], samples, planes)
+            stats["tiles_consistent"] += int(consistent.any())
+        stats["consistent"] = stats["tiles_consistent"] == len(jobs)
+        return mean_b.result(), var_b.result().clamp_min(0).sqrt(), samples_b.result(), stats
+
+    def _objects(self, obs: Observation, y_all: torch.Tensor, mask_all: torch.Tensor, groups: list[list[int]],
+                 likelihood):  # noqa: ANN001, ANN202  # fmt: skip
+        prior, f, k, layout = self.prior, self.factor, self.config.restarts, self.spec.layout
+        tile = prior.resolution // f
+        cutouts = self.adapter.detect(obs, f, tile, layout)  # type: ignore[arg-type]
+        if not cutouts:
+            raise RestoreError("no objects detected (lower layout.threshold, or restore an aligned cutout)",
+                               source=obs.source)  # fmt: skip
+        framing = Framing.from_card(prior.card, prior.resolution)
+        to_fine = coarse_to_fine(f)
+        jobs, placements = [], []
+        for cutout in cutouts:
+            to_tile = cutout.to_tile(framing, f, prior.resolution)
+            for g, planes in enumerate(groups):
+                jobs.append((g, *extract(y_all[planes], mask_all[planes], to_tile, tile)))
+                placements.append(to_fine @ torch.linalg.inv(to_tile) @ torch.linalg.inv(to_fine))
+        c, h, w = obs.data.shape
+        window = feather_window(prior.resolution, layout.feather)
+        mean_p, var_p = Paster((c, h * f, w * f), window), Paster((c, h * f, w * f), window)
+        samples_p = Paster((k, c, h * f, w * f), window)
+        report = [{"x": round(o.x, 2), "y": round(o.y, 2), "size": o.size and round(o.size, 2), "score": round(o.score, 3),
+                   "consistent": True} for o in cutouts]  # fmt: skip
+        stats: dict[str, Any] = {"objects": report}
+        for i, samples, consistent in self._search(obs, jobs, groups, likelihood, stats):
+            planes = groups[jobs[i][0]]
+            mean, var = self._combine(samples, consistent)
+            mean_p.add(placements[i], mean, planes), var_p.add(placements[i], var, planes)
+            samples_p.add(placements[i], samples, planes)
+            report[i // len(groups)]["consistent"] &= bool(consistent.any())
+        background = self._upsample(y_all, likelihood)
+        stats["consistent"] = all(o["consistent"] for o in report)
+        mean, std = mean_p.result(background), var_p.result().clamp_min(0).sqrt()
+        return mean, std, samples_p.result(background.expand(k, -1, -1, -1)), footprint(mean_p.coverage(), f), stats
+
+    def _upsample(self, y: torch.Tensor, likelihood) -> torch.Tensor:  # noqa: ANN001
+        """A plain estimate on the sharp grid: the observation less its offset (sky), upsampled bicubically
+        and divided by the forward model's gain (``f^2`` for sum binning), in the restoration's units."""
+        r = self.prior.resolution
+        with torch.no_grad():
+            gain = float(self.forward(torch.ones(1, 1, r, r, device=self.device)).flatten()[0])
+            offset = float(likelihood.mean(torch.zeros(1, device=self.device)).flatten()[0])
+        return F.interpolate(y[None] - offset, scale_factor=self.factor, mode="bicubic", align_corners=False)[0] / gain
 
     def _finish(self, obs: Observation, y: torch.Tensor, mask: torch.Tensor, likelihood, mean: torch.Tensor,  # noqa: ANN001
-                std: torch.Tensor, samples: torch.Tensor, groups: list[list[int]], stats: dict[str, Any]) -> Restoration:  # fmt: skip
+                std: torch.Tensor, samples: torch.Tensor, groups: list[list[int]], stats: dict[str, Any],
+                fit_region: torch.Tensor | None = None) -> Restoration:  # fmt: skip
+        """Chi map over the frame; chi-square over the restored pixels (``fit_region``: those covered by cutouts)."""
         lo, hi = self.config.chi2_range
         restored = sorted(p for g in groups for p in g)
         with torch.no_grad():
             yr, mr = y[restored][None].to(self.device), mask[restored][None].to(self.device)
             mu = self.forward(mean[restored][None].to(self.device))
-            chi2 = float(likelihood.reduced_chi2(yr, mu, mr)[0])
+            fit = mr if fit_region is None else mr & fit_region[restored][None].to(self.device)
+            chi2 = float(likelihood.reduced_chi2(yr, mu, fit)[0])
             chi_map = torch.full_like(y, float("nan"))
             chi_map[restored] = likelihood.chi(yr, mu, mr)[0].float().cpu()
         # chi-square is convex in the image for a linear forward model, so the mean of consistent restarts
         # is within the upper bound too (it may fall below the lower one: averaging removes noise fitting)
         consistent = bool(stats.pop("consistent"))
+        if fit_region is not None:  # cutouts were fitted on resampled pixels: the frame's own pixels decide
+            consistent &= chi2 <= hi
         if not consistent:
             warnings.warn(f"{obs.source}: restoration is not data-consistent (reduced chi-square {chi2:.3g}, "
                           f"target [{lo}, {hi}])", stacklevel=3)  # fmt: skip

@@ -356,6 +356,26 @@ class SearchSpec(Spec):
         return v
 
 
+class TilesLayoutSpec(Spec):
+    """Frames larger than the prior's field are cut into overlapping tiles (priors of whole fields)."""
+
+    kind: Literal["tiles"] = "tiles"
+
+
+class ObjectsLayoutSpec(Spec):
+    """The domain adapter detects objects; each is restored in the prior's framing and pasted back
+    (priors of centred objects: faces, galaxy cutouts). An observation of exactly the prior's field
+    is taken as one aligned cutout."""
+
+    kind: Literal["objects"]
+    max_objects: Annotated[int, Field(ge=1)] = 20
+    threshold: PositiveFloat = Field(5.0, description="detection threshold (astronomy: in noise standard deviations)")
+    feather: Annotated[float, Field(gt=0, le=0.5)] = Field(0.125, description="blended edge, fraction of the cutout")
+
+
+LayoutSpec = Annotated[TilesLayoutSpec | ObjectsLayoutSpec, Field(discriminator="kind")]
+
+
 class OutputSpec(Spec):
     dir: Path = Path("restored")
     overwrite: bool = False
@@ -378,6 +398,7 @@ class PipelineSpec(Spec):
     noise: NoiseSpec
     prior: PriorSpec
     search: SearchSpec = Field(default_factory=SearchSpec)
+    layout: LayoutSpec = Field(default_factory=TilesLayoutSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     seed: Annotated[int, Field(ge=0)] = 0
 

@@ -30,7 +30,9 @@ from ..errors import RestoreError
 from ..imageio import header_noise, read_array, write_array
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..cutouts import Cutout
     from ..pipeline import Restoration
+    from ..spec import ObjectsLayoutSpec
 
 
 @dataclass
@@ -99,6 +101,11 @@ class DomainAdapter:
     def normalisation(self, obs: Observation) -> Linear:
         """The map from this observation's physical units to the prior's range (``forward``/``inverse``)."""
         return Linear(self.low, self.high)
+
+    def detect(self, obs: Observation, factor: int, tile: int, layout: "ObjectsLayoutSpec") -> list["Cutout"]:
+        """Objects to restore one by one (``layout: {kind: objects}``), brightest or surest first."""
+        raise RestoreError(f"the {self.kind!r} domain cannot detect objects; use layout: {{kind: tiles}}",
+                           source=obs.source)  # fmt: skip
 
     def write_image(self, path: str | Path, data: np.ndarray, meta: dict[str, Any], factor: float,
                     text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip

@@ -8,14 +8,21 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cutouts import Cutout
+from ..errors import RestoreError
 from .base import DomainAdapter, Observation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec import ObjectsLayoutSpec
 
 
 class FacesAdapter(DomainAdapter):
-    """Photographs of aligned faces; transparent pixels (alpha 0) are masked out of the likelihood."""
+    """Photographs of faces; transparent pixels (alpha 0) are masked out of the likelihood. With
+    ``layout: {kind: objects}`` faces are found in ordinary photos (:meth:`detect`)."""
 
     kind = "faces"
 
@@ -31,3 +38,24 @@ class FacesAdapter(DomainAdapter):
             obs.mask = obs.mask[:3] & (obs.data[3:4] > 0)
             obs.data = obs.data[:3]
         return obs
+
+    def detect(self, obs: Observation, factor: int, tile: int, layout: "ObjectsLayoutSpec") -> list[Cutout]:
+        """Faces in an ordinary photo: OpenCV's frontal-face Haar cascade (``opencv-python-headless<5``,
+        offline) on the photo upsampled ``factor`` times, so that faces are at the prior's scale.
+        Boxes are in the cascade's own convention, which the prior card's ``framing`` was measured in."""
+        try:
+            import cv2
+        except ImportError:
+            raise RestoreError("face detection needs OpenCV: pip install 'opencv-python-headless<5' "
+                               "(or restore an aligned crop)", source=obs.source) from None  # fmt: skip
+        grey = np.nan_to_num(obs.data[:3].mean(axis=0)).clip(0, 255).astype(np.uint8)
+        h, w = grey.shape
+        big = cv2.resize(grey, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
+        pad = big.shape[0] // 4 + big.shape[1] // 4
+        big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+        boxes, _, weights = cascade.detectMultiScale3(big, scaleFactor=1.1, minNeighbors=5,
+                                                      minSize=(tile * factor // 2,) * 2, outputRejectLevels=True)  # fmt: skip
+        found = [Cutout(x=float((bx - pad + bw / 2) / factor - 0.5), y=float((by - pad + bh / 2) / factor - 0.5), size=float(bw / factor),
+                        score=float(s)) for (bx, by, bw, bh), s in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(weights))]  # fmt: skip
+        return sorted(found, key=lambda c: -c.score)[: layout.max_objects]

@@ -56,6 +56,9 @@ class ModelCard(BaseModel):
     licence: str = "unspecified"
     latent_stats: str = "gauss_mean/gauss_std: Gaussian fit of the mapping output before its last leaky ReLU (PULSE)"
     storage_dtype: str = "float32"
+    framing: dict[str, float] | None = Field(
+        None, description="where training images had their object: x, y, size in prior pixels (detector's convention)"
+    )
 
 
 def architecture_arguments(generator: nn.Module) -> tuple[str, dict[str, Any]]:
@@ -135,6 +138,17 @@ def read_card(path: str | Path) -> ModelCard:
     except ValidationError as err:
         first = err.errors()[0]
         raise RestoreError(f"invalid model card: {'.'.join(map(str, first['loc']))}: {first['msg']}", source=path) from None
+
+
+def update_card(path: str | Path, fields: dict[str, Any]) -> ModelCard:
+    """Rewrite a prior file's card with ``fields`` added or replaced; the weights are left as they are."""
+    from ..imageio import atomic_write
+
+    card = ModelCard.model_validate({**read_card(path).model_dump(mode="json"), **fields})
+    tensors = load_file(str(path))
+    metadata = {"card": card.model_dump_json(), "format": "restore-prior-v1"}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), overwrite=True)
+    return card
 
 
 def load_prior(path: str | Path) -> Prior:
