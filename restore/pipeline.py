@@ -277,6 +277,12 @@ class Pipeline:
         mean, std = mean_p.result(background), var_p.result().clamp_min(0).sqrt()
         return mean, std, samples_p.result(background.expand(k, -1, -1, -1)), footprint(mean_p.coverage(), f), stats
 
+    def upsample(self, data: np.ndarray) -> np.ndarray:
+        """The plain baseline for an observation ``(C, h, w)`` in physical units: bicubic upsampling less
+        the sky, divided by the forward model's gain (what ``layout: objects`` shows outside objects)."""
+        obs = Observation.from_array(data)
+        return self._upsample(torch.from_numpy(np.nan_to_num(obs.data)), self._likelihood(obs)).numpy()
+
     def _upsample(self, y: torch.Tensor, likelihood) -> torch.Tensor:  # noqa: ANN001
         """A plain estimate on the sharp grid: the observation less its offset (sky), upsampled bicubically
         and divided by the forward model's gain (``f^2`` for sum binning), in the restoration's units."""

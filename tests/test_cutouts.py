@@ -124,7 +124,7 @@ def test_faces_in_a_photo_are_restored_and_pasted_back(tmp_path: Path) -> None:
     pipe = restore.Pipeline.from_yaml(RECIPES / "faces.yaml", FAST, progress=False)
     res = pipe.run(observed)
     assert res.image.shape == (3, 160, 200) and len(res.provenance["objects"]) == 1
-    background = pipe._upsample(torch.from_numpy(observed), pipe._likelihood(Observation.from_array(observed))).numpy()
+    background = pipe.upsample(observed)
     far = (slice(None), slice(0, 20), slice(0, 40))  # far from the face: the plain upsampling, no spread
     assert np.array_equal(res.image[far], background[far]) and np.isnan(res.std[far]).all()
     face = sharp[:, 52:108, 68:124]  # the face, less a margin for the shifts below

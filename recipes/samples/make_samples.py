@@ -1,4 +1,4 @@
-"""Make the embedded samples the recipes point at: `python recipes/samples/make_samples.py [faces galaxies ...]`.
+"""Make the embedded samples the recipes point at: `python recipes/samples/make_samples.py [faces galaxies microscopy aerial]`.
 
 Each sharp image is a sample of the domain's shipped prior (not a training image), written in the
 domain's file format with realistic metadata; its observation is made with `restore simulate` on the
@@ -49,16 +49,46 @@ def galaxies() -> tuple[Path, str]:
     return path, "galaxy_observed.fits"
 
 
+def cells() -> tuple[Path, str]:
+    import tifffile
+
+    planes = [(prior_sample("microscopy", s)[0] + 1) / 2 * 4000 + 100 for s in (11, 12)]  # 12-bit-like camera counts
+    path = HERE / "cells_sharp.ome.tif"
+    tifffile.imwrite(path, np.stack(planes).astype(np.uint16), ome=True,
+                     metadata={"axes": "CYX", "PhysicalSizeX": 0.065, "PhysicalSizeY": 0.065,
+                               "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm",
+                               "Description": "synthetic: samples of restore's microscopy prior, not real cells"})  # fmt: skip
+    return path, "cells_observed.ome.tif"
+
+
+def scene() -> tuple[Path, str]:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rgb = ((prior_sample("aerial", 5) + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
+    path = HERE / "scene_sharp.tif"
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 3, "dtype": "uint8", "crs": "EPSG:32633",
+               "transform": from_origin(500000.0, 5000000.0, 2.0, 2.0), "photometric": "RGB"}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(rgb)
+        dst.update_tags(DESCRIPTION="synthetic: a sample of restore's aerial prior, not a real scene")
+    return path, "scene_observed.tif"
+
+
+SAMPLES = {"faces": (faces, "faces.yaml"), "galaxies": (galaxies, "astronomy.yaml"),
+           "microscopy": (cells, "microscopy.yaml"), "aerial": (scene, "satellite.yaml")}  # fmt: skip
+
+
 def run(name: str) -> None:
-    sharp, observed = {"faces": faces, "galaxies": galaxies}[name]()
-    recipe = {"faces": "faces.yaml", "galaxies": "astronomy.yaml"}[name]
+    make, recipe = SAMPLES[name]
+    sharp, observed = make()
     spec = restore.load_recipe(HERE.parent / recipe, [f"input={sharp}"])  # the observation may not exist yet
     simulate_file(spec, sharp, HERE / observed, overwrite=True)
     print(f"wrote {sharp.name} and {observed}")
 
 
 def main(names: list[str]) -> None:
-    for name in names or [n for n in ("faces", "galaxies") if n in builtin_names()]:
+    for name in names or [n for n in SAMPLES if n in builtin_names()]:
         run(name)
 
 
