@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise RestoreError("input not found", source=path)
     out_dir = Path(args.output) if args.output else spec.output.dir
     overwrite = args.overwrite or spec.output.overwrite
-    pipe = Pipeline(spec, progress=not args.quiet, device=args.device)
+    pipe = Pipeline(spec, progress=not args.quiet, device=args.device, keep_samples=False)  # files hold no samples
     for path in inputs:
         res = pipe.run(path)
         written = res.save(out_dir, overwrite=overwrite, figures=spec.output.figures)

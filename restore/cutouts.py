@@ -114,8 +114,8 @@ class Paster:
     pasted if no background is given); ``coverage()`` is the summed weight per pixel."""
 
     def __init__(self, shape: tuple[int, ...], window: torch.Tensor) -> None:
-        self.num = torch.zeros(shape, dtype=torch.float64)
-        self.den = torch.zeros(shape[-3:], dtype=torch.float64)
+        self.num = torch.zeros(shape, dtype=torch.float32)  # float32: memory grows with the output frame
+        self.den = torch.zeros(shape[-3:], dtype=torch.float32)
         self.window = window
 
     def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int]) -> None:
@@ -131,10 +131,10 @@ class Paster:
             return
         local = _matrix(1.0, -x0, -y0) @ fine_from_tile
         lead = image.shape[:-3]
-        stack = torch.cat([image.reshape(-1, size, size).double(), self.window[None]])[None]
-        warped = warp_affine(stack.float(), local[:2].float()[None], (y1 - y0, x1 - x0), align_corners=True)[0]
-        weight = warped[-1].double()
-        values = warped[:-1].double().reshape(*lead, len(planes), y1 - y0, x1 - x0)
+        stack = torch.cat([image.reshape(-1, size, size).float(), self.window[None].float()])[None]
+        warped = warp_affine(stack, local[:2].float()[None], (y1 - y0, x1 - x0), align_corners=True)[0]
+        weight = warped[-1]
+        values = warped[:-1].reshape(*lead, len(planes), y1 - y0, x1 - x0)
         self.num[..., planes, y0:y1, x0:x1] += weight * values
         self.den[planes, y0:y1, x0:x1] += weight
 
@@ -144,9 +144,9 @@ class Paster:
     def result(self, background: torch.Tensor | None = None) -> torch.Tensor:
         if background is None:
             out = self.num / self.den
-            return out.masked_fill(self.den <= 0, float("nan")).float()
+            return out.masked_fill(self.den <= 0, float("nan"))
         rest = (1 - self.den).clamp_min(0)
-        return ((self.num + rest * background.double()) / (self.den + rest)).float()
+        return (self.num + rest * background.float()) / (self.den + rest)
 
 
 def footprint(coverage: torch.Tensor, factor: int) -> torch.Tensor:

@@ -47,7 +47,7 @@ class Restoration:
     chi-square of ``image`` against the observation."""
 
     image: np.ndarray
-    samples: np.ndarray
+    samples: np.ndarray | None
     std: np.ndarray
     chi2: float
     consistent: bool
@@ -122,10 +122,14 @@ class Pipeline:
     """Restore observations with a recipe: ``Pipeline.from_yaml(path).run(input)`` -> :class:`Restoration`.
 
     ``device`` (``"cpu"``, ``"cuda"``, ...) is where the search runs; results come back as NumPy arrays.
+    ``keep_samples=False`` drops the per-restart images (``Restoration.samples`` is None), which for large
+    frames would take ``restarts`` times the memory of the restoration itself.
     """
 
-    def __init__(self, spec: PipelineSpec, progress: bool = True, device: str | torch.device = "cpu") -> None:
+    def __init__(self, spec: PipelineSpec, progress: bool = True, device: str | torch.device = "cpu",
+                 keep_samples: bool = True) -> None:  # fmt: skip
         self.spec = spec
+        self.keep_samples = keep_samples
         self.device = resolve_device(device)
         self.adapter = get_adapter(spec.domain)
         self.forward = build_forward(spec.forward).to(self.device)
@@ -135,8 +139,8 @@ class Pipeline:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, progress: bool = True,
-                  device: str | torch.device = "cpu") -> "Pipeline":  # fmt: skip
-        return cls(load_recipe(path, overrides), progress=progress, device=device)
+                  device: str | torch.device = "cpu", keep_samples: bool = True) -> "Pipeline":  # fmt: skip
+        return cls(load_recipe(path, overrides), progress=progress, device=device, keep_samples=keep_samples)
 
     def read(self, source: str | Path | np.ndarray | None) -> Observation:
         if source is None:
@@ -189,7 +193,9 @@ class Pipeline:
             fit_region = None
         if rest:
             upsampled = self._upsample(y_all[rest], likelihood)
-            mean[rest], std[rest], samples[:, rest] = upsampled, float("nan"), upsampled
+            mean[rest], std[rest] = upsampled, float("nan")
+            if samples is not None:
+                samples[:, rest] = upsampled
         return self._finish(obs, y_all, mask_all, likelihood, mean, std, samples, groups, stats, fit_region)
 
     def _search(self, obs: Observation, jobs: list[tuple[int, torch.Tensor, torch.Tensor]], groups: list[list[int]],
@@ -233,15 +239,18 @@ class Pipeline:
         c, h, w = obs.data.shape
         mean_b = Blender((c, h * f, w * f), f, prior.resolution)
         var_b = Blender((c, h * f, w * f), f, prior.resolution)
-        samples_b = Blender((k, c, h * f, w * f), f, prior.resolution)
+        samples_b = Blender((k, c, h * f, w * f), f, prior.resolution) if self.keep_samples else None
         stats: dict[str, Any] = {"tiles": len(jobs) // len(groups), "tiles_consistent": 0}
         for i, samples, consistent in self._search(obs, jobs, groups, likelihood, stats):
             planes = groups[jobs[i][0]]
             mean, var = self._combine(samples, consistent)
-            mean_b.add(where[i], mean, planes), var_b.add(where[i], var, planes), samples_b.add(where[i], samples, planes)
+            mean_b.add(where[i], mean, planes), var_b.add(where[i], var, planes)
+            if samples_b is not None:
+                samples_b.add(where[i], samples, planes)
             stats["tiles_consistent"] += int(consistent.any())
         stats["consistent"] = stats["tiles_consistent"] == len(jobs)
-        return mean_b.result(), var_b.result().clamp_min(0).sqrt(), samples_b.result(), stats
+        all_samples = samples_b.result() if samples_b is not None else None
+        return mean_b.result(), var_b.result().clamp_min(0).sqrt(), all_samples, stats
 
     def _objects(self, obs: Observation, y_all: torch.Tensor, mask_all: torch.Tensor, groups: list[list[int]],
                  likelihood):  # noqa: ANN001, ANN202  # fmt: skip
@@ -262,7 +271,7 @@ class Pipeline:
         c, h, w = obs.data.shape
         window = feather_window(prior.resolution, layout.feather)
         mean_p, var_p = Paster((c, h * f, w * f), window), Paster((c, h * f, w * f), window)
-        samples_p = Paster((k, c, h * f, w * f), window)
+        samples_p = Paster((k, c, h * f, w * f), window) if self.keep_samples else None
         report = [{"x": round(o.x, 2), "y": round(o.y, 2), "size": o.size and round(o.size, 2), "score": round(o.score, 3),
                    "consistent": True} for o in cutouts]  # fmt: skip
         stats: dict[str, Any] = {"objects": report}
@@ -270,12 +279,14 @@ class Pipeline:
             planes = groups[jobs[i][0]]
             mean, var = self._combine(samples, consistent)
             mean_p.add(placements[i], mean, planes), var_p.add(placements[i], var, planes)
-            samples_p.add(placements[i], samples, planes)
+            if samples_p is not None:
+                samples_p.add(placements[i], samples, planes)
             report[i // len(groups)]["consistent"] &= bool(consistent.any())
         background = self._upsample(y_all, likelihood)
         stats["consistent"] = all(o["consistent"] for o in report)
         mean, std = mean_p.result(background), var_p.result().clamp_min(0).sqrt()
-        return mean, std, samples_p.result(background.expand(k, -1, -1, -1)), footprint(mean_p.coverage(), f), stats
+        all_samples = samples_p.result(background.expand(k, -1, -1, -1)) if samples_p is not None else None
+        return mean, std, all_samples, footprint(mean_p.coverage(), f), stats
 
     def upsample(self, data: np.ndarray) -> np.ndarray:
         """The plain baseline for an observation ``(C, h, w)`` in physical units: bicubic upsampling less
@@ -326,7 +337,8 @@ class Pipeline:
         }  # fmt: skip
         to_np = lambda t: t.float().numpy().astype(np.float32)  # noqa: E731
         return Restoration(
-            image=to_np(mean), samples=to_np(samples), std=to_np(std), chi2=chi2, consistent=consistent,
+            image=to_np(mean), samples=None if samples is None else to_np(samples), std=to_np(std), chi2=chi2,
+            consistent=consistent,
             chi_map=to_np(chi_map), observation=obs.data.copy(), provenance=provenance, meta=obs.meta,
             source=obs.source,
         )  # fmt: skip

@@ -66,9 +66,9 @@ class Blender:
 
     def __init__(self, shape: tuple[int, ...], factor: int, size: int) -> None:
         self.factor = factor
-        self.num = torch.zeros(shape, dtype=torch.float64)
-        self.den = torch.zeros(shape[-3:], dtype=torch.float64)
-        self.window = blend_window(size)
+        self.num = torch.zeros(shape, dtype=torch.float32)  # float32: memory grows with the output frame
+        self.den = torch.zeros(shape[-3:], dtype=torch.float32)
+        self.window = blend_window(size).float()
 
     def add(self, tile: Tile, image: torch.Tensor, planes: list[int]) -> None:
         """Add ``image`` ``(..., len(planes), size, size)``, the restoration of ``tile`` in ``planes``."""
@@ -76,7 +76,7 @@ class Blender:
         hh, ww = tile.height * f, tile.width * f
         weight = self.window[:hh, :ww]  # a clipped tile is the only one along that axis: any positive weight
         rows, cols = slice(tile.top * f, tile.top * f + hh), slice(tile.left * f, tile.left * f + ww)
-        self.num[..., planes, rows, cols] += weight * image[..., :hh, :ww].double()
+        self.num[..., planes, rows, cols] += weight * image[..., :hh, :ww].float()
         self.den[planes, rows, cols] += weight
 
     def result(self) -> torch.Tensor:

@@ -77,6 +77,15 @@ def test_pipeline_on_a_device_returns_numpy_like_on_the_cpu(tiny_recipe: Path, d
     assert np.allclose(there.image, here.image, atol=1e-3) and abs(there.chi2 - here.chi2) < 1e-3 * here.chi2
 
 
+def test_dropping_samples_keeps_the_restoration(tiny_recipe: Path) -> None:
+    observed = restore.simulate(restore.load_recipe(tiny_recipe), _truth(tiny_recipe), seed=1)
+    overrides = ["search.steps=5", "search.refine_steps=2"]
+    full = restore.Pipeline.from_yaml(tiny_recipe, overrides, progress=False).run(observed)
+    lean = restore.Pipeline.from_yaml(tiny_recipe, overrides, progress=False, keep_samples=False).run(observed)
+    assert lean.samples is None and full.samples is not None
+    assert np.array_equal(lean.image, full.image) and np.array_equal(lean.std, full.std)
+
+
 def test_a_missing_device_is_a_one_line_error(tiny_recipe: Path, capsys) -> None:  # noqa: ANN001
     with pytest.raises(RestoreError, match="device 'cuda:99' is not available"):
         restore.Pipeline.from_yaml(tiny_recipe, progress=False, device="cuda:99")
