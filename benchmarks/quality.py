@@ -14,7 +14,8 @@ for every method; for faces the same as 8-bit PSNR), the realism gap (mean absol
 log radial power spectra of result and truth above the observation's Nyquist frequency: blurry results
 lack power there, noisy ones have too much), the reduced chi-square of the result against the
 observation, the fraction data-consistent (chi-square in [0.8, 1.2]), the fraction of true pixels
-within mean +/- 2 std (restore only), and wall time per image. Faces add PSNR and skin-tone shift per
+within mean +/- 2 std (restore only), median search steps run (stage one; the search stops when every
+restart is consistent), and wall time per image. Faces add PSNR and skin-tone shift per
 UTKFace group.
 """
 
@@ -133,8 +134,8 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
     down = [op for op in base.forward if op.kind == "downsample"][0]
     lines = [f"Recipe `{recipe}`, prior `{base.prior.name}`. Truth: {source}, centre {CROP}x{CROP}. Forward model: the recipe's ({base.forward[0].psf.kind} PSF "  # type: ignore[union-attr]
              f"scaled with the factor, {down.method} downsampling, {base.noise.kind} noise{' ' + ', '.join(fixed) if fixed else ''}).",
-             "", "| factor | method | PSNR dB | SSIM | realism gap | reduced chi2 | consistent | within 2 std | s / image |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "", "| factor | method | PSNR dB | SSIM | realism gap | reduced chi2 | consistent | within 2 std | steps | s / image |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     per_group: dict[tuple[str, str], list[tuple[float, float]]] = {}
     fwhm = base.forward[0].psf.fwhm  # type: ignore[union-attr]
     for factor in factors:
@@ -161,14 +162,15 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
                     for cname, img in classical(up, psf).items():
                         with torch.no_grad():
                             chi2 = float(likelihood.double().reduced_chi2(y, forward.double()(torch.from_numpy(img)[None].double()))[0])
-                        rows.setdefault(cname, []).append((*scores(img, truth, norm, factor), chi2, 0.8 <= chi2 <= 1.2, np.nan, 0.0))
+                        rows.setdefault(cname, []).append((*scores(img, truth, norm, factor), chi2, 0.8 <= chi2 <= 1.2, np.nan, 0.0, np.nan))
                 t = time.perf_counter()
                 res = pipe.run(obs)
                 wall = time.perf_counter() - t
                 total += wall
                 inside = float(np.mean(np.abs(res.image - truth) <= 2 * res.std + 1e-6 * np.abs(truth).max()))
                 rows.setdefault(f"restore `{name}`", []).append(
-                    (*scores(res.image, truth, norm, factor), res.chi2, 0.8 <= res.chi2 <= 1.2, inside, wall))
+                    (*scores(res.image, truth, norm, factor), res.chi2, 0.8 <= res.chi2 <= 1.2, inside, wall,
+                     res.provenance["steps"]))
                 if name == "default" and domain == "faces":
                     per_group.setdefault((f"{factor}x", groups[i]), []).append(
                         (scores(res.image, truth, norm, factor)[0], skin_ita(res.image) - skin_ita(truth)))
@@ -176,8 +178,9 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
         for name, vals in rows.items():
             v = np.array(vals, dtype=np.float64)
             within = "" if np.isnan(v[:, 5]).all() else f"{np.nanmean(v[:, 5]):.2f}"
+            steps = "" if np.isnan(v[:, 7]).all() else f"{np.median(v[:, 7]):.0f}"
             lines.append(f"| {factor}x | {name} | {v[:, 0].mean():.2f} | {v[:, 1].mean():.3f} | {v[:, 2].mean():.2f} | "
-                         f"{np.median(v[:, 3]):.2f} | {v[:, 4].mean():.0%} | {within} | {v[:, 6].mean():.1f} |")  # fmt: skip
+                         f"{np.median(v[:, 3]):.2f} | {v[:, 4].mean():.0%} | {within} | {steps} | {v[:, 6].mean():.1f} |")  # fmt: skip
             print(lines[-1], flush=True)
     if per_group:
         lines += ["", "Per UTKFace group (restore `default`): PSNR and skin-tone shift, the change of the face centre's "
