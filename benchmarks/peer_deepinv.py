@@ -17,10 +17,7 @@ which is reported for it alike.
 
 from __future__ import annotations
 
-import argparse
-import platform
 import time
-from datetime import date
 
 import numpy as np
 import torch
@@ -31,7 +28,7 @@ from restore.degradations import build_forward
 from restore.domains import Observation
 
 from .quality import DOMAINS, ROOT, held_out, scores
-from .results import write_section
+from .results import domain_arguments, per_domain_sections
 
 
 class ZBackbone(nn.Module):
@@ -85,27 +82,13 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
+    args = domain_arguments(__doc__.splitlines()[0], list(DOMAINS))
     import deepinv
 
-    for domain in args.domains:  # one RESULTS.md section per domain, so domains can be rerun alone
-        command = (f"PYTHONPATH=. ../bench-env/bin/python -m benchmarks.peer_deepinv --domains {domain} "
-                   f"--n {args.n} --factors {' '.join(map(str, args.factors))} --write")  # fmt: skip
-        lines = [f"## Peer, DeepInverse CSGM: {domain} (`{command}`)", "",
-                 f"{date.today()}, {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-                 f"deepinv {deepinv.__version__}; same truths, observations and scores as the quality tables.", "",
-                 "| domain | factor | PSNR dB | SSIM | realism gap | reduced chi2 | consistent | s / image |",
-                 "|---|---|---|---|---|---|---|---|", *run_domain(domain, args.n, args.factors), ""]  # fmt: skip
-        text = "\n".join(lines)
-        print(text, flush=True)
-        if args.write:
-            write_section(text)
-
+    per_domain_sections(args, "Peer, DeepInverse CSGM", "PYTHONPATH=. ../bench-env/bin/python -m benchmarks.peer_deepinv",
+                        f"deepinv {deepinv.__version__}; same truths, observations and scores as the quality tables.",
+                        ["| domain | factor | PSNR dB | SSIM | realism gap | reduced chi2 | consistent | s / image |",
+                         "|---|---|---|---|---|---|---|---|"], run_domain)  # fmt: skip
 
 if __name__ == "__main__":
     main()

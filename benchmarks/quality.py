@@ -21,11 +21,8 @@ UTKFace group.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import platform
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +34,7 @@ from restore.degradations.compose import build_psf
 from restore.domains import Observation, get_adapter
 from restore.training.train import list_images, load_train_spec, split_holdout
 
-from .results import write_section
+from .results import domain_arguments, per_domain_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 RACES = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Others"}
@@ -193,22 +190,8 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
-    for domain in args.domains:  # one RESULTS.md section per domain, so domains can be rerun alone
-        command = f"python -m benchmarks.quality --domains {domain} --n {args.n} --factors {' '.join(map(str, args.factors))} --write"
-        lines = [f"## Quality: {domain} (`{command}`)", "",
-                 f"{date.today()}, {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-                 f"restore {restore.__version__}.", "", *run_domain(domain, args.n, args.factors)]  # fmt: skip
-        text = "\n".join(lines)
-        print(text, flush=True)
-        if args.write:
-            write_section(text)
-
+    args = domain_arguments(__doc__.splitlines()[0], list(DOMAINS))
+    per_domain_sections(args, "Quality", "python -m benchmarks.quality", f"restore {restore.__version__}.", [], run_domain)
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import platform
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+
+import torch
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
@@ -14,3 +20,28 @@ def write_section(text: str) -> None:
     parts = current.split("\n## ")
     kept = [parts[0]] + ["## " + p for p in parts[1:] if not ("## " + p).startswith(heading)]
     RESULTS.write_text("\n\n".join(s.rstrip() for s in kept) + "\n\n" + text.rstrip() + "\n")
+
+
+def domain_arguments(description: str, domains: list[str]) -> argparse.Namespace:
+    """The per-domain benchmarks' command line: ``--domains``, ``--n`` images, ``--factors``, ``--write``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--domains", nargs="+", default=domains, choices=domains)
+    parser.add_argument("--n", type=int, default=8, help="held-out images per domain")
+    parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--write", action="store_true", help="write the tables into benchmarks/RESULTS.md")
+    return parser.parse_args()
+
+
+def per_domain_sections(args: argparse.Namespace, title: str, command: str, note: str, header: list[str],
+                        run: Callable[[str, int, list[int]], list[str]]) -> None:  # fmt: skip
+    """One RESULTS.md section per domain (so a domain can be rerun alone): heading with the exact
+    command, date, machine and versions, ``header`` lines, then ``run(domain, n, factors)``'s lines."""
+    for domain in args.domains:
+        cmd = f"{command} --domains {domain} --n {args.n} --factors {' '.join(map(str, args.factors))} --write"
+        lines = [f"## {title}: {domain} (`{cmd}`)", "",
+                 f"{date.today()}, {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+                 f"{note}", "", *header, *run(domain, args.n, args.factors), ""]  # fmt: skip
+        text = "\n".join(lines)
+        print(text, flush=True)
+        if args.write:
+            write_section(text)

@@ -229,28 +229,36 @@ class Pipeline:
 
     def _tiles(self, obs: Observation, y_all: torch.Tensor, mask_all: torch.Tensor, groups: list[list[int]],
                likelihood):  # noqa: ANN001, ANN202  # fmt: skip
-        prior, f, k = self.prior, self.factor, self.config.restarts
+        prior, f = self.prior, self.factor
         tile = prior.resolution // f
         jobs, where = [], []
         for g, planes in enumerate(groups):
             ys, ms, tiles = cut(y_all[planes], mask_all[planes], tile, max(1, tile // 4))
             jobs += [(g, ys[i], ms[i]) for i in range(len(tiles))]
             where += tiles
+        make = lambda shape: Blender(shape, f, prior.resolution)  # noqa: E731
+        stats: dict[str, Any] = {"tiles": len(jobs) // len(groups)}
+        mean, var, samples, landed = self._restore_into(obs, jobs, where, groups, likelihood, stats, make)
+        stats["tiles_consistent"], stats["consistent"] = sum(landed), all(landed)
+        return mean.result(), var.result().clamp_min(0).sqrt(), None if samples is None else samples.result(), stats
+
+    def _restore_into(self, obs: Observation, jobs: list, where: list, groups: list[list[int]], likelihood,  # noqa: ANN001
+                      stats: dict[str, Any], make):  # noqa: ANN001, ANN202  # fmt: skip
+        """Restore ``jobs`` and add each one's mean, variance (and restarts) at ``where[i]`` into
+        accumulators ``make(shape)`` (a Blender or a Paster); also each job's consistency."""
         c, h, w = obs.data.shape
-        mean_b = Blender((c, h * f, w * f), f, prior.resolution)
-        var_b = Blender((c, h * f, w * f), f, prior.resolution)
-        samples_b = Blender((k, c, h * f, w * f), f, prior.resolution) if self.keep_samples else None
-        stats: dict[str, Any] = {"tiles": len(jobs) // len(groups), "tiles_consistent": 0}
+        shape = (c, h * self.factor, w * self.factor)
+        mean_acc, var_acc = make(shape), make(shape)
+        samples_acc = make((self.config.restarts, *shape)) if self.keep_samples else None
+        landed = []
         for i, samples, consistent in self._search(obs, jobs, groups, likelihood, stats):
             planes = groups[jobs[i][0]]
             mean, var = self._combine(samples, consistent)
-            mean_b.add(where[i], mean, planes), var_b.add(where[i], var, planes)
-            if samples_b is not None:
-                samples_b.add(where[i], samples, planes)
-            stats["tiles_consistent"] += int(consistent.any())
-        stats["consistent"] = stats["tiles_consistent"] == len(jobs)
-        all_samples = samples_b.result() if samples_b is not None else None
-        return mean_b.result(), var_b.result().clamp_min(0).sqrt(), all_samples, stats
+            mean_acc.add(where[i], mean, planes), var_acc.add(where[i], var, planes)
+            if samples_acc is not None:
+                samples_acc.add(where[i], samples, planes)
+            landed.append(bool(consistent.any()))
+        return mean_acc, var_acc, samples_acc, landed
 
     def _objects(self, obs: Observation, y_all: torch.Tensor, mask_all: torch.Tensor, groups: list[list[int]],
                  likelihood):  # noqa: ANN001, ANN202  # fmt: skip
@@ -268,22 +276,16 @@ class Pipeline:
             for g, planes in enumerate(groups):
                 jobs.append((g, *extract(y_all[planes], mask_all[planes], to_tile, tile)))
                 placements.append(to_fine @ torch.linalg.inv(to_tile) @ torch.linalg.inv(to_fine))
-        c, h, w = obs.data.shape
         window = feather_window(prior.resolution, layout.feather)
-        mean_p, var_p = Paster((c, h * f, w * f), window), Paster((c, h * f, w * f), window)
-        samples_p = Paster((k, c, h * f, w * f), window) if self.keep_samples else None
-        report = [{"x": round(o.x, 2), "y": round(o.y, 2), "size": o.size and round(o.size, 2), "score": round(o.score, 3),
-                   "consistent": True} for o in cutouts]  # fmt: skip
+        report = [{"x": round(o.x, 2), "y": round(o.y, 2), "size": o.size and round(o.size, 2), "score": round(o.score, 3)}
+                  for o in cutouts]  # fmt: skip
         stats: dict[str, Any] = {"objects": report}
-        for i, samples, consistent in self._search(obs, jobs, groups, likelihood, stats):
-            planes = groups[jobs[i][0]]
-            mean, var = self._combine(samples, consistent)
-            mean_p.add(placements[i], mean, planes), var_p.add(placements[i], var, planes)
-            if samples_p is not None:
-                samples_p.add(placements[i], samples, planes)
-            report[i // len(groups)]["consistent"] &= bool(consistent.any())
+        make = lambda shape: Paster(shape, window)  # noqa: E731
+        mean_p, var_p, samples_p, landed = self._restore_into(obs, jobs, placements, groups, likelihood, stats, make)
+        for j, o in enumerate(report):
+            o["consistent"] = all(landed[j * len(groups) : (j + 1) * len(groups)])
         background = self._upsample(y_all, likelihood)
-        stats["consistent"] = all(o["consistent"] for o in report)
+        stats["consistent"] = all(landed)
         mean, std = mean_p.result(background), var_p.result().clamp_min(0).sqrt()
         all_samples = samples_p.result(background.expand(k, -1, -1, -1)) if samples_p is not None else None
         return mean, std, all_samples, footprint(mean_p.coverage(), f), stats

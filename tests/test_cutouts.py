@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import restore
 from restore.cutouts import Cutout, Framing, Paster, coarse_to_fine, extract, feather_window, footprint
