@@ -45,6 +45,12 @@ class Framing:
         centre = (prior_size - 1) / 2
         return cls(float(entry.get("x", centre)), float(entry.get("y", centre)), entry.get("size"))
 
+    def covering(self, width: int, height: int, prior_size: int) -> "Cutout":
+        """The cutout that takes a whole ``width x height`` observation as the prior's field (an aligned crop)."""
+        scale = (width + height) / 2 / prior_size
+        return Cutout(x=(self.x + 0.5) * scale - 0.5, y=(self.y + 0.5) * scale - 0.5,
+                      size=None if self.size is None else self.size * scale)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Cutout:

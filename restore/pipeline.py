@@ -265,10 +265,15 @@ class Pipeline:
         prior, f, k, layout = self.prior, self.factor, self.config.restarts, self.spec.layout
         tile = prior.resolution // f
         cutouts = self.adapter.detect(obs, f, tile, layout)  # type: ignore[arg-type]
-        if not cutouts:
-            raise RestoreError("no objects detected (lower layout.threshold, or restore an aligned cutout)",
-                               source=obs.source)  # fmt: skip
         framing = Framing.from_card(prior.card, prior.resolution)
+        h, w = obs.data.shape[1:]
+        if not cutouts:
+            if max(h, w) > 1.1 * min(h, w):
+                raise RestoreError("no objects detected (lower layout.threshold, or restore an aligned cutout)",
+                                   source=obs.source)  # fmt: skip
+            warnings.warn(f"{obs.source}: no objects detected; the whole image is taken as one aligned cutout",
+                          stacklevel=3)  # fmt: skip
+            cutouts = [framing.covering(w, h, prior.resolution)]
         to_fine = coarse_to_fine(f)
         jobs, placements = [], []
         for cutout in cutouts:

@@ -152,3 +152,16 @@ def test_galaxies_in_a_frame_are_restored_with_flux_kept(tmp_path: Path) -> None
         assert any(abs(o["x"] - (left + 32) / 4) < 3 and abs(o["y"] - (top + 32) / 4) < 3 for o in objects)
     total_sharp, total_restored = float(sharp.sum()), float(res.image.sum())
     assert abs(total_restored - total_sharp) < 0.03 * total_sharp  # sum binning: flux is kept
+
+
+def test_an_image_without_detections_is_taken_as_an_aligned_crop() -> None:
+    """A square observation larger than the prior's field with nothing detected: one cutout covering it."""
+    pytest.importorskip("cv2")
+    pipe = restore.Pipeline.from_yaml(RECIPES / "faces.yaml", FAST, progress=False)
+    observed = np.full((3, 24, 24), 120.0, np.float32)
+    with pytest.warns(UserWarning, match="taken as one aligned cutout"):
+        res = pipe.run(observed)
+    assert res.image.shape == (3, 96, 96) and len(res.provenance["objects"]) == 1
+    assert res.provenance["objects"][0]["x"] == pytest.approx((31.0 + 0.5) * 24 / 64 - 0.5, abs=0.01)
+    with pytest.raises(RestoreError, match="no objects detected"):
+        pipe.run(np.full((3, 24, 60), 120.0, np.float32))
