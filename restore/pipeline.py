@@ -295,10 +295,11 @@ class Pipeline:
         all_samples = samples_p.result(background.expand(k, -1, -1, -1)) if samples_p is not None else None
         return mean, std, all_samples, footprint(mean_p.coverage(), f), stats
 
-    def upsample(self, data: np.ndarray) -> np.ndarray:
-        """The plain baseline for an observation ``(C, h, w)`` in physical units: bicubic upsampling less
-        the sky, divided by the forward model's gain (what ``layout: objects`` shows outside objects)."""
-        obs = Observation.from_array(data)
+    def upsample(self, data: np.ndarray | Observation) -> np.ndarray:
+        """The plain baseline for an observation (array ``(C, h, w)`` in physical units, or as read, with its
+        header's noise): bicubic upsampling less the sky, divided by the forward model's gain (what
+        ``layout: objects`` shows outside objects)."""
+        obs = data if isinstance(data, Observation) else Observation.from_array(data)
         return self._upsample(torch.from_numpy(np.nan_to_num(obs.data)), self._likelihood(obs)).numpy()
 
     def _upsample(self, y: torch.Tensor, likelihood) -> torch.Tensor:  # noqa: ANN001
