@@ -4,9 +4,11 @@ Priors of centred objects (faces, galaxy cutouts) never saw a whole frame, so ti
 them asks for things they cannot make. Instead the domain adapter's detector finds the objects; each
 becomes a :class:`Cutout` (where it is on the observed grid and how large), and a similarity
 transform puts it where the prior's training images had their object (:class:`Framing`, from the
-prior's card). The observation is resampled into that frame (exactly, with no interpolation, when
-the scale is 1 and the shift whole pixels), restored, and the restoration is warped back onto the
-sharp grid and blended over the background with a flat-topped raised-cosine window.
+prior's card). Each cutout is restored against the observed pixels it covers, the resampling from
+the prior's frame to the sharp grid being part of the forward model (:class:`restore.degradations.Warp`;
+none at all when the scale is 1 and the shift whole pixels), so the likelihood stays exact; the
+restoration is placed on the sharp grid and blended over the background with a flat-topped
+raised-cosine window.
 
 Coordinates are pixel centres (pixel ``i`` spans ``[i - 0.5, i + 0.5]``); a sharp pixel ``v`` and an
 observed one ``u`` relate by ``v = (u + 0.5) * f - 0.5``.
@@ -24,9 +26,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from kornia.filters import gaussian_blur2d
-from kornia.geometry.transform import warp_affine
 from torch.nn import functional as F
+
+from .degradations.warp import warp
 
 
 @dataclass(frozen=True)
@@ -86,23 +88,27 @@ def coarse_to_fine(factor: int) -> torch.Tensor:
     return _matrix(float(factor), 0.5 * factor - 0.5, 0.5 * factor - 0.5)
 
 
-def extract(y: torch.Tensor, mask: torch.Tensor, to_tile: torch.Tensor, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``tile x tile`` observation and validity mask of one cutout from ``(C, H, W)`` arrays.
+def placement(cutout: Cutout, framing: Framing, factor: int, prior_size: int) -> torch.Tensor:
+    """3x3 matrix from the prior's (sharp) pixels of a restored cutout to the frame's sharp pixels."""
+    to_fine = coarse_to_fine(factor)
+    return to_fine @ torch.linalg.inv(cutout.to_tile(framing, factor, prior_size)) @ torch.linalg.inv(to_fine)
 
-    Downscaling (scale < 1) is antialiased with a Gaussian of sigma ``0.5 * sqrt(1/scale^2 - 1)``;
-    pixels from outside the frame or near masked ones are invalid.
-    """
-    a = float(to_tile[0, 0])
-    src = y[None].float()
-    if a < 1:
-        sigma = 0.5 * math.sqrt(1 / a**2 - 1)
-        k = 2 * math.ceil(3 * sigma) + 1
-        src = gaussian_blur2d(src, (k, k), (sigma, sigma), border_type="reflect")
-    m = to_tile[:2].float()[None]
-    mode = "nearest" if a == 1.0 else "bilinear"
-    out = warp_affine(src, m, (tile, tile), mode=mode, align_corners=True)[0]
-    valid = warp_affine(mask[None].float(), m, (tile, tile), mode=mode, align_corners=True)[0] > 0.999
-    return out, valid
+
+def region(place: torch.Tensor, prior_size: int, factor: int) -> tuple[int, int, int, int]:
+    """Observed-grid box ``(top, left, height, width)`` of the pixels whose centres a placed cutout covers."""
+    r = prior_size - 1
+    corners = torch.tensor([[0, 0, 1], [r, 0, 1], [0, r, 1], [r, r, 1]], dtype=torch.float64) @ place[:2].T
+    coarse = (corners + 0.5) / factor - 0.5
+    left, top = (math.floor(float(v) + 0.5) for v in coarse.min(0).values)
+    right, bottom = (math.floor(float(v) + 0.5) for v in coarse.max(0).values)
+    return top, left, bottom - top + 1, right - left + 1
+
+
+def is_whole_pixel_shift(matrix: torch.Tensor) -> bool:
+    """True when ``matrix`` moves pixels by whole pixels and nothing else (resampling would be a copy)."""
+    m = matrix[:2].double()
+    return bool(torch.allclose(m[:, :2], torch.eye(2, dtype=m.dtype), atol=1e-9)
+                and torch.allclose(m[:, 2], m[:, 2].round(), atol=1e-9))  # fmt: skip
 
 
 def feather_window(size: int, feather: float) -> torch.Tensor:
@@ -138,7 +144,7 @@ class Paster:
         local = _matrix(1.0, -x0, -y0) @ fine_from_tile
         lead = image.shape[:-3]
         stack = torch.cat([image.reshape(-1, size, size).float(), self.window[None].float()])[None]
-        warped = warp_affine(stack, local[:2].float()[None], (y1 - y0, x1 - x0), align_corners=True)[0]
+        warped = warp(stack, local[:2].float(), (y1 - y0, x1 - x0))[0]
         weight = warped[-1]
         values = warped[:-1].reshape(*lead, len(planes), y1 - y0, x1 - x0)
         self.num[..., planes, y0:y1, x0:x1] += weight * values

@@ -29,8 +29,9 @@ from .errors import RestoreError
 from .imageio import atomic_write
 from .priors.registry import load as load_prior
 from .search import Problem, config_from_spec, latent_search
-from .cutouts import Framing, Paster, coarse_to_fine, extract, feather_window, footprint
-from .tiling import Blender, cut
+from .cutouts import Framing, Paster, feather_window, footprint, is_whole_pixel_shift, placement, region
+from .degradations.warp import Warp
+from .tiling import Blender, crop, cut
 from .spec import PipelineSpec, load_recipe
 
 GENERATED_WARNING = (
@@ -198,17 +199,23 @@ class Pipeline:
                 samples[:, rest] = upsampled
         return self._finish(obs, y_all, mask_all, likelihood, mean, std, samples, groups, stats, fit_region)
 
-    def _search(self, obs: Observation, jobs: list[tuple[int, torch.Tensor, torch.Tensor]], groups: list[list[int]],
-                likelihood, stats: dict[str, Any]):  # noqa: ANN001, ANN202 - yields (job, samples, consistent)  # fmt: skip
-        """Restore ``jobs`` (plane group, observed tile, mask) in batches; yield each job's index, its
-        ``K`` restarts in physical units ``(K, C, R, R)`` and their consistency ``(K,)``."""
+    def _search(self, obs: Observation, jobs: list[tuple], groups: list[list[int]], likelihood,  # noqa: ANN001
+                stats: dict[str, Any]):  # noqa: ANN202 - yields (job, samples, consistent)  # fmt: skip
+        """Restore ``jobs`` (plane group, observed window, mask[, placement on the window's sharp grid])
+        in batches; yield each job's index, its ``K`` restarts in physical units ``(K, C, R, R)`` and
+        their consistency ``(K,)``. Placements make a :class:`Warp` the first step of the forward model."""
         norm, k, r = self.adapter.normalisation(obs), self.config.restarts, self.prior.resolution
         batch = self.spec.search.tile_batch
         for start in range(0, len(jobs), batch):
             chunk = jobs[start : start + batch]
             plane_idx = torch.tensor([groups[g] for g, *_ in chunk]).repeat_interleave(k, 0)
             chunk_norm = norm.for_planes(plane_idx)
-            problem = Problem(self.prior, self.forward, likelihood, chunk_norm.inverse, chunk_norm.forward)
+            forward = self.forward
+            if len(chunk[0]) > 3:
+                y_size = tuple(s * self.factor for s in chunk[0][1].shape[-2:])
+                matrices = torch.stack([j[3][:2] for j in chunk]).repeat_interleave(k, 0)
+                forward = self.forward * Warp(matrices, (r, r), y_size).to(self.device)
+            problem = Problem(self.prior, forward, likelihood, chunk_norm.inverse, chunk_norm.forward)
             y = torch.stack([j[1] for j in chunk]).to(self.device)
             mask = torch.stack([j[2] for j in chunk]).to(self.device)
             result = latent_search(problem, y, self.config, mask=mask, seed=self.spec.seed + start)
@@ -274,13 +281,7 @@ class Pipeline:
             warnings.warn(f"{obs.source}: no objects detected; the whole image is taken as one aligned cutout",
                           stacklevel=3)  # fmt: skip
             cutouts = [framing.covering(w, h, prior.resolution)]
-        to_fine = coarse_to_fine(f)
-        jobs, placements = [], []
-        for cutout in cutouts:
-            to_tile = cutout.to_tile(framing, f, prior.resolution)
-            for g, planes in enumerate(groups):
-                jobs.append((g, *extract(y_all[planes], mask_all[planes], to_tile, tile)))
-                placements.append(to_fine @ torch.linalg.inv(to_tile) @ torch.linalg.inv(to_fine))
+        jobs, placements = self._cutout_jobs(cutouts, framing, y_all, mask_all, groups)
         window = feather_window(prior.resolution, layout.feather)
         report = [{"x": round(o.x, 2), "y": round(o.y, 2), "size": o.size and round(o.size, 2), "score": round(o.score, 3)}
                   for o in cutouts]  # fmt: skip
@@ -294,6 +295,32 @@ class Pipeline:
         mean, std = mean_p.result(background), var_p.result().clamp_min(0).sqrt()
         all_samples = samples_p.result(background.expand(k, -1, -1, -1)) if samples_p is not None else None
         return mean, std, all_samples, footprint(mean_p.coverage(), f), stats
+
+    def _cutout_jobs(self, cutouts: list, framing: Framing, y: torch.Tensor, mask: torch.Tensor,
+                     groups: list[list[int]]) -> tuple[list[tuple], list[torch.Tensor]]:  # fmt: skip
+        """Search jobs and sharp-grid placements of cutouts. Unit-scale, whole-pixel cutouts are plain
+        tile crops; otherwise each job is the observed window its cutout covers (one size for all), with
+        the cutout's placement on the window's sharp grid, and only the pixels whose whole PSF footprint
+        the cutout covers count in the likelihood."""
+        r, f = self.prior.resolution, self.factor
+        places = [placement(c, framing, f, r) for c in cutouts]
+        boxes = [region(p, r, f) for p in places]
+        exact = all(is_whole_pixel_shift(p) for p in places)
+        size = r // f if exact else max(max(b[2], b[3]) for b in boxes)
+        jobs, where = [], []
+        for place, (top, left, *_) in zip(places, boxes):
+            local = torch.tensor([[1.0, 0, -left * f], [0, 1.0, -top * f], [0, 0, 1.0]], dtype=torch.float64) @ place
+            for g, planes in enumerate(groups):
+                yw, mw = crop(y[planes], mask[planes], top, left, size, size)
+                if not exact:
+                    with torch.no_grad():
+                        ones = torch.ones(1, len(planes), r, r, device=self.device)
+                        op = self.forward * Warp(local[:2], (r, r), (size * f, size * f)).to(self.device)
+                        full = self.forward(torch.ones(1, len(planes), size * f, size * f, device=self.device))
+                        mw = mw & (op(ones) >= 0.999 * full)[0].cpu()
+                jobs.append((g, yw, mw) if exact else (g, yw, mw, local))
+                where.append(place)
+        return jobs, where
 
     def upsample(self, data: np.ndarray | Observation) -> np.ndarray:
         """The plain baseline for an observation (array ``(C, h, w)`` in physical units, or as read, with its

@@ -46,17 +46,26 @@ class Tile:
     width: int
 
 
+def crop(y: torch.Tensor, mask: torch.Tensor, top: int, left: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``height x width`` window at ``(top, left)`` of ``(C, H, W)`` arrays; what lies outside the image
+    is zero and masked out."""
+    _, h, w = y.shape
+    t0, l0, t1, l1 = max(top, 0), max(left, 0), min(top + height, h), min(left + width, w)
+    pad = (l0 - left, left + width - l1, t0 - top, top + height - t1)
+    if t1 <= t0 or l1 <= l0:
+        return y.new_zeros(y.shape[0], height, width), mask.new_zeros(mask.shape[0], height, width)
+    return F.pad(y[:, t0:t1, l0:l1], pad), F.pad(mask[:, t0:t1, l0:l1], pad, value=False)
+
+
 def cut(y: torch.Tensor, mask: torch.Tensor, tile: int, overlap: int) -> tuple[torch.Tensor, torch.Tensor, list[Tile]]:
     """Cut ``(C, H, W)`` into ``(N, C, tile, tile)`` tiles (zero-padded, padding masked out)."""
     _, h, w = y.shape
     tiles, ys, ms = [], [], []
     for top in tile_origins(h, tile, overlap):
         for left in tile_origins(w, tile, overlap):
-            th, tw = min(tile, h - top), min(tile, w - left)
-            pad = (0, tile - tw, 0, tile - th)
-            ys.append(F.pad(y[:, top : top + th, left : left + tw], pad))
-            ms.append(F.pad(mask[:, top : top + th, left : left + tw], pad, value=False))
-            tiles.append(Tile(top, left, th, tw))
+            yt, mt = crop(y, mask, top, left, tile, tile)
+            ys.append(yt), ms.append(mt)
+            tiles.append(Tile(top, left, min(tile, h - top), min(tile, w - left)))
     return torch.stack(ys), torch.stack(ms), tiles
 
 

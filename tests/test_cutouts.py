@@ -11,7 +11,18 @@ import pytest
 import torch
 
 import restore
-from restore.cutouts import Cutout, Framing, Paster, coarse_to_fine, extract, feather_window, footprint
+from restore.cutouts import (
+    Cutout,
+    Framing,
+    Paster,
+    coarse_to_fine,
+    feather_window,
+    footprint,
+    is_whole_pixel_shift,
+    placement,
+    region,
+)
+from restore.tiling import crop
 from restore.domains import Observation, get_adapter
 from restore.errors import RestoreError
 from restore.priors import load
@@ -43,12 +54,15 @@ def test_scaled_cutout_puts_the_object_on_the_framing() -> None:
 def test_unit_scale_cutouts_are_exact_crops_and_mask_the_outside() -> None:
     y = torch.arange(3 * 20 * 30, dtype=torch.float32).reshape(3, 20, 30)
     mask = torch.ones_like(y, dtype=torch.bool)
-    m = Cutout(x=4.2, y=10.0).to_tile(Framing(31.5, 31.5), factor=4, prior_size=64)  # 16-pixel tile
-    tile, valid = extract(y, mask, m, 16)
-    left, top = -int(m[0, 2]), -int(m[1, 2])
-    assert (left, top) == (-3, 3)  # the centre (4.2, 10) lands on (7.2, 7): a whole-pixel shift, no interpolation
-    assert torch.equal(tile[:, :, 3:], y[:, top : top + 16, 0:13])
+    place = placement(Cutout(x=4.2, y=10.0), Framing(31.5, 31.5), factor=4, prior_size=64)  # 16-pixel tile
+    assert is_whole_pixel_shift(place)  # the centre (4.2, 10) lands on (7.2, 7): a whole-pixel shift
+    top, left, height, width = region(place, 64, 4)
+    assert (top, left, height, width) == (3, -3, 16, 16)
+    tile, valid = crop(y, mask, top, left, height, width)
+    assert torch.equal(tile[:, :, 3:], y[:, 3:19, 0:13])
     assert not bool(valid[:, :, :3].any()) and bool(valid[:, :, 3:].all())
+    scaled = placement(Cutout(x=10.0, y=10.0, size=5.0), Framing(31.5, 31.5, 16.0), factor=4, prior_size=64)
+    assert not is_whole_pixel_shift(scaled) and region(scaled, 64, 4)[2] in (20, 21)  # 16 / (16 / 4 / 5) pixels
 
 
 def test_paste_back_of_the_upsampled_tile_reproduces_the_frame_and_feathers() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from restore.degradations import Blur, Compose, Downsample, blur, downsample
+from restore.degradations import Blur, Compose, Downsample, Warp, blur, downsample
 from restore.degradations.psf import airy_psf, gaussian_psf, moffat_psf, motion_psf
 
 OPERATORS = {
@@ -24,6 +24,8 @@ OPERATORS = {
     "mean-3": lambda: Downsample(3, "mean"),
     "psf+bicubic": lambda: Downsample(4, "bicubic") * Blur(gaussian_psf(1.5)),
     "psf+sum+psf": lambda: Compose([Blur(moffat_psf(2.0, 3.5)), Downsample(2, "sum"), Blur(gaussian_psf(1.0))]),
+    "warp+psf+bicubic": lambda: Downsample(4, "bicubic") * Blur(gaussian_psf(1.5))
+    * Warp(torch.tensor([[1.17, 0.0, 3.3], [0.0, 1.17, -2.6]]), (48, 72), (48, 72)),
 }
 SHAPE = (2, 3, 48, 72)  # non-square, divisible by 2, 3, 4, 8
 
