@@ -69,7 +69,7 @@ def test_sphere_projection_keeps_norms_at_their_initial_value() -> None:
         config = SearchConfig(latent=space, restarts=2, steps=3, lr=0.5, noise_maps=True, progress=False, early_stop=False)
         from restore.search import _Latents
 
-        lat = _Latents(prior, config, 2, torch.Generator().manual_seed(0))
+        lat = _Latents(prior, config, 2, torch.Generator().manual_seed(0), torch.device("cpu"))
         norms0 = lat.latent.detach().norm(dim=-1)
         assert torch.allclose(norms0, torch.full_like(norms0, radius), atol=1e-5)
         opt = torch.optim.Adam(lat.parameters(), lr=0.5)
