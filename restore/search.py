@@ -335,18 +335,19 @@ def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torc
     todo = ~result.consistent
     if not bool(todo.any()):
         return result
-    base = result.images[todo]
-    yy, vv, nn_ = y[todo], valid[todo], n_valid[todo]
+    # the whole batch goes through (the problem's normalisation may be per item); consistent items stay frozen
+    base, keep = result.images, todo.reshape(-1, 1, 1, 1)
     delta = torch.zeros_like(base, requires_grad=True)
     optimizer = torch.optim.Adam([delta], lr=0.01)
     radius = config.refine_radius * base.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
-    best = _Best(base.clone(), result.chi2[todo].clone(), result.objective[todo].clone(), config.chi2_range)
+    best = _Best(base.clone(), result.chi2.clone(), result.objective.clone(), config.chi2_range)
+    best.landed |= ~todo
     for _ in range(config.refine_steps):
-        images = base + delta
+        images = base + delta * keep
         mu = problem.observe(images)
-        loss = problem.likelihood.nll(yy, mu, vv) / nn_
+        loss = problem.likelihood.nll(y, mu, valid) / n_valid
         with torch.no_grad():
-            best.update(images, problem.likelihood.reduced_chi2(yy, mu, vv), loss, step=0)  # steps keep stage one's
+            best.update(images, problem.likelihood.reduced_chi2(y, mu, valid), loss, step=0)  # steps keep stage one's
         if bool(best.landed.all()):
             break
         optimizer.zero_grad(set_to_none=True)
@@ -355,8 +356,7 @@ def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torc
         with torch.no_grad():
             norm = delta.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1).clamp_min(1e-12)
             delta.mul_(torch.clamp(radius / norm, max=1.0))
-    out = replace(result, images=result.images.clone(), chi2=result.chi2.clone(), objective=result.objective.clone())
-    out.images[todo], out.chi2[todo], out.objective[todo] = best.images, best.chi2, best.objective
+    out = replace(result, images=best.images, chi2=best.chi2, objective=best.objective)
     lo, hi = config.chi2_range
     out.consistent = (out.chi2 >= lo) & (out.chi2 <= hi)
     return out

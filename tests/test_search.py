@@ -19,6 +19,7 @@ from restore.search import (
     lr_schedule,
     project_to_sphere,
     pulse_loss,
+    refine,
 )
 
 
@@ -215,3 +216,20 @@ def test_second_stage_lowers_the_objective_within_its_ball() -> None:
     assert bool((refined.objective <= first.objective + 1e-6).all()) and bool((refined.objective < first.objective).any())
     change = (refined.images - first.images).flatten(1).norm(dim=1)
     assert bool((change <= base.refine_radius * first.images.flatten(1).norm(dim=1) + 1e-4).all())
+
+
+def test_second_stage_with_per_item_normalisation_leaves_consistent_items_alone() -> None:
+    """Per-item (per-plane) normalisations cover the whole batch: the second stage must run on it whole,
+    changing only the items that are not yet consistent."""
+    prior = tiny_dcgan()
+    forward, likelihood = Downsample(4, "mean"), GaussianNoise(0.02)
+    low = torch.tensor([0.0, 10.0, 0.0, 10.0]).reshape(-1, 1, 1, 1)  # 2 observations x 2 restarts
+    problem = Problem(prior, forward, likelihood, lambda v: (v + 1) / 2 + low, lambda x: (x - low) * 2 - 1)
+    y = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)) + torch.tensor([0.0, 10.0]).reshape(-1, 1, 1, 1)
+    config = SearchConfig(latent="z", restarts=2, steps=5, refine_steps=0, progress=False, early_stop=False)
+    first = latent_search(problem, y, config, seed=0)
+    first.consistent[1] = True  # pretend: one item is already consistent
+    yy = y.repeat_interleave(2, 0)
+    valid = torch.ones_like(yy, dtype=torch.bool)
+    out = refine(problem, yy, valid, valid.flatten(1).sum(1), first, SearchConfig(**{**config.__dict__, "refine_steps": 5}))
+    assert torch.equal(out.images[1], first.images[1]) and not torch.equal(out.images[0], first.images[0])
