@@ -71,7 +71,8 @@ def held_out(domain: str, n: int) -> tuple[list[np.ndarray], str, list[str]]:
         return truths, f"{len(held)} held-out images of {Path(spec.data).parent.name} (never trained on)", groups
     pipe_spec = restore.load_recipe(ROOT / "recipes" / recipe, DOMAINS[domain][2])
     prior = restore.priors.load(pipe_spec.prior)
-    norm = get_adapter(pipe_spec.domain).normalisation(Observation.from_array(np.zeros((1, 4, 4))))
+    ramp = np.linspace(0.0, 255.0, 16, dtype=np.float32).reshape(1, 4, 4)  # data-driven normalisations see 8-bit data
+    norm = get_adapter(pipe_spec.domain).normalisation(Observation.from_array(ramp))
     with torch.no_grad():
         x = prior.generate(prior.sample_latent(n, torch.Generator().manual_seed(99))).clamp(-1, 1)
     return [norm.inverse(im).numpy() for im in x], \
