@@ -94,11 +94,20 @@ def placement(cutout: Cutout, framing: Framing, factor: int, prior_size: int) ->
     return to_fine @ torch.linalg.inv(cutout.to_tile(framing, factor, prior_size)) @ torch.linalg.inv(to_fine)
 
 
+def placed_corners(place: torch.Tensor, size: int) -> torch.Tensor:
+    """Where the corner pixel centres of a ``size x size`` image land under ``place``: ``(4, 2)`` x, y."""
+    r = size - 1
+    return torch.tensor([[0, 0, 1], [r, 0, 1], [0, r, 1], [r, r, 1]], dtype=torch.float64) @ place[:2].T
+
+
+def shifted(place: torch.Tensor, x0: float, y0: float) -> torch.Tensor:
+    """``place`` onto a window of the same grid whose first pixel is that grid's pixel ``(x0, y0)``."""
+    return _matrix(1.0, -x0, -y0) @ place
+
+
 def region(place: torch.Tensor, prior_size: int, factor: int) -> tuple[int, int, int, int]:
     """Observed-grid box ``(top, left, height, width)`` of the pixels whose centres a placed cutout covers."""
-    r = prior_size - 1
-    corners = torch.tensor([[0, 0, 1], [r, 0, 1], [0, r, 1], [r, r, 1]], dtype=torch.float64) @ place[:2].T
-    coarse = (corners + 0.5) / factor - 0.5
+    coarse = (placed_corners(place, prior_size) + 0.5) / factor - 0.5
     left, top = (math.floor(float(v) + 0.5) for v in coarse.min(0).values)
     right, bottom = (math.floor(float(v) + 0.5) for v in coarse.max(0).values)
     return top, left, bottom - top + 1, right - left + 1
@@ -133,15 +142,13 @@ class Paster:
     def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int]) -> None:
         """Add ``image`` ``(..., len(planes), R, R)`` whose pixel ``p`` lands at ``fine_from_tile @ p``."""
         size = image.shape[-1]
-        corners = torch.tensor([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]],
-                               dtype=torch.float64)  # fmt: skip
-        xy = corners @ fine_from_tile[:2].T
+        xy = placed_corners(fine_from_tile, size)
         h, w = self.den.shape[-2:]
         x0, y0 = max(0, math.floor(float(xy[:, 0].min()))), max(0, math.floor(float(xy[:, 1].min())))
         x1, y1 = min(w, math.ceil(float(xy[:, 0].max())) + 1), min(h, math.ceil(float(xy[:, 1].max())) + 1)
         if x1 <= x0 or y1 <= y0:
             return
-        local = _matrix(1.0, -x0, -y0) @ fine_from_tile
+        local = shifted(fine_from_tile, x0, y0)
         lead = image.shape[:-3]
         stack = torch.cat([image.reshape(-1, size, size).float(), self.window[None].float()])[None]
         warped = warp(stack, local[:2].float(), (y1 - y0, x1 - x0))[0]

@@ -29,7 +29,7 @@ from .errors import RestoreError
 from .imageio import atomic_write
 from .priors.registry import load as load_prior
 from .search import Problem, config_from_spec, latent_search
-from .cutouts import Framing, Paster, feather_window, footprint, is_whole_pixel_shift, placement, region
+from .cutouts import Framing, Paster, feather_window, footprint, is_whole_pixel_shift, placement, region, shifted
 from .degradations.warp import Warp
 from .tiling import Blender, crop, cut
 from .spec import PipelineSpec, load_recipe
@@ -307,18 +307,19 @@ class Pipeline:
         boxes = [region(p, r, f) for p in places]
         exact = all(is_whole_pixel_shift(p) for p in places)
         size = r // f if exact else max(max(b[2], b[3]) for b in boxes)
+        if not exact:  # the PSF footprint of a window pixel, to compare with what a cutout covers
+            with torch.no_grad():
+                full = self.forward(torch.ones(1, 1, size * f, size * f, device=self.device))[0].cpu()
         jobs, where = [], []
         for place, (top, left, *_) in zip(places, boxes):
-            local = torch.tensor([[1.0, 0, -left * f], [0, 1.0, -top * f], [0, 0, 1.0]], dtype=torch.float64) @ place
+            local = shifted(place, left * f, top * f)
+            if not exact:
+                with torch.no_grad():
+                    op = self.forward * Warp(local[:2], (r, r), (size * f, size * f)).to(self.device)
+                    covered = op(torch.ones(1, 1, r, r, device=self.device))[0].cpu() >= 0.999 * full
             for g, planes in enumerate(groups):
                 yw, mw = crop(y[planes], mask[planes], top, left, size, size)
-                if not exact:
-                    with torch.no_grad():
-                        ones = torch.ones(1, len(planes), r, r, device=self.device)
-                        op = self.forward * Warp(local[:2], (r, r), (size * f, size * f)).to(self.device)
-                        full = self.forward(torch.ones(1, len(planes), size * f, size * f, device=self.device))
-                        mw = mw & (op(ones) >= 0.999 * full)[0].cpu()
-                jobs.append((g, yw, mw) if exact else (g, yw, mw, local))
+                jobs.append((g, yw, mw) if exact else (g, yw, mw & covered, local))
                 where.append(place)
         return jobs, where
 

@@ -89,5 +89,5 @@ class Blender:
         self.den[planes, rows, cols] += weight
 
     def result(self) -> torch.Tensor:
-        return (self.num / self.den).float()
+        return self.num / self.den
 

@@ -97,8 +97,6 @@ def save_prior(path: str | Path, generator: nn.Module, info: dict[str, Any], dty
 
     The statistics are fitted here; ``latent_avg`` replaces the fitted mean ``w`` when the source has one.
     """
-    from ..imageio import atomic_write
-
     card = make_card(generator, {**info, "storage_dtype": str(dtype).removeprefix("torch.")})
     prior = Prior(generator, card.model_dump(mode="json"))
     prior.fit_latent_stats()
@@ -107,9 +105,16 @@ def save_prior(path: str | Path, generator: nn.Module, info: dict[str, Any], dty
     tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in prior.state_dict().items()}
     for key in ("gauss_mean", "gauss_std", "latent_avg"):
         tensors[key] = tensors[key].float()  # statistics stay in full precision
+    _write(path, tensors, card)
+    return prior
+
+
+def _write(path: str | Path, tensors: dict[str, torch.Tensor], card: ModelCard) -> None:
+    """Write a prior file (atomically): tensors, with the card and format in the metadata."""
+    from ..imageio import atomic_write
+
     metadata = {"card": card.model_dump_json(), "format": "restore-prior-v1"}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), overwrite=True)
-    return prior
 
 
 def refuse_pickle(path: Path) -> None:
@@ -142,12 +147,8 @@ def read_card(path: str | Path) -> ModelCard:
 
 def update_card(path: str | Path, fields: dict[str, Any]) -> ModelCard:
     """Rewrite a prior file's card with ``fields`` added or replaced; the weights are left as they are."""
-    from ..imageio import atomic_write
-
     card = ModelCard.model_validate({**read_card(path).model_dump(mode="json"), **fields})
-    tensors = load_file(str(path))
-    metadata = {"card": card.model_dump_json(), "format": "restore-prior-v1"}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), overwrite=True)
+    _write(path, load_file(str(path)), card)
     return card
 
 
