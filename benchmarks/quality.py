@@ -147,31 +147,30 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
                 extra, name = ["search.preset=pulse", f"search.steps={steps}"], f"pulse, equal time ({steps} steps)"
             spec = restore.load_recipe(ROOT / "recipes" / recipe, overrides + extra)
             pipe = restore.Pipeline(spec, progress=False)
-            forward = build_forward(spec.forward)
+            forward = build_forward(spec.forward).double()
             psf = build_psf(spec.forward[0].psf).numpy()  # type: ignore[union-attr]
             total = 0.0
             for i, truth in enumerate(truths):
                 obs = restore.simulate(spec, truth, seed=100 + i)
                 norm = pipe.adapter.normalisation(Observation.from_array(truth))
-                likelihood = pipe._likelihood(Observation.from_array(obs))
-                y = torch.from_numpy(obs)[None].double()
-                if name == "default":
-                    up = pipe.upsample(obs)
-                    for cname, img in classical(up, psf).items():
+                if name == "default":  # the classical baselines, once per image
+                    likelihood = pipe._likelihood(Observation.from_array(obs)).double()
+                    y = torch.from_numpy(obs)[None].double()
+                    for cname, img in classical(pipe.upsample(obs), psf).items():
                         with torch.no_grad():
-                            chi2 = float(likelihood.double().reduced_chi2(y, forward.double()(torch.from_numpy(img)[None].double()))[0])
+                            chi2 = float(likelihood.reduced_chi2(y, forward(torch.from_numpy(img)[None].double()))[0])
                         rows.setdefault(cname, []).append((*scores(img, truth, norm, factor), chi2, 0.8 <= chi2 <= 1.2, np.nan, 0.0, np.nan))
                 t = time.perf_counter()
                 res = pipe.run(obs)
                 wall = time.perf_counter() - t
                 total += wall
                 inside = float(np.mean(np.abs(res.image - truth) <= 2 * res.std + 1e-6 * np.abs(truth).max()))
+                scored = scores(res.image, truth, norm, factor)
                 rows.setdefault(f"restore `{name}`", []).append(
-                    (*scores(res.image, truth, norm, factor), res.chi2, 0.8 <= res.chi2 <= 1.2, inside, wall,
-                     res.provenance["steps"]))
+                    (*scored, res.chi2, 0.8 <= res.chi2 <= 1.2, inside, wall, res.provenance["steps"]))
                 if name == "default" and domain == "faces":
                     per_group.setdefault((f"{factor}x", groups[i]), []).append(
-                        (scores(res.image, truth, norm, factor)[0], skin_ita(res.image) - skin_ita(truth)))
+                        (scored[0], skin_ita(res.image) - skin_ita(truth)))
             walls[name] = total
         for name, vals in rows.items():
             v = np.array(vals, dtype=np.float64)
