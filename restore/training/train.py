@@ -170,12 +170,10 @@ def load_images(files: list[Path], spec: TrainSpec) -> torch.Tensor:
 def augment(x: torch.Tensor, spec: AugmentSpec, gen: torch.Generator) -> torch.Tensor:
     """Differentiable augmentation applied to real and generated batches alike."""
     b, _, h, w = x.shape
-    if spec.flip_x:
-        flip = torch.rand(b, generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None].to(x.device), x.flip(3), x)
-    if spec.flip_y:
-        flip = torch.rand(b, generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None].to(x.device), x.flip(2), x)
+    for on, dim in ((spec.flip_x, 3), (spec.flip_y, 2)):  # random draws in this order: x, then y
+        if on:
+            flip = torch.rand(b, generator=gen) < 0.5
+            x = torch.where(flip[:, None, None, None].to(x.device), x.flip(dim), x)
     if spec.rot90:
         k = int(torch.randint(4, (1,), generator=gen))
         x = torch.rot90(x, k, (2, 3))
