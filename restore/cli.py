@@ -56,11 +56,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else spec.output.dir
     overwrite = args.overwrite or spec.output.overwrite
     pipe = Pipeline(spec, progress=not args.quiet, device=args.device, keep_samples=False)  # files hold no samples
-    for path in inputs:
-        res = pipe.run(path)
-        written = res.save(out_dir, overwrite=overwrite, figures=spec.output.figures)
-        status = "consistent" if res.consistent else "NOT data-consistent"
-        print(f"{path} -> {written[0]} (reduced chi-square {res.chi2:.3f}, {status})")
+    for path in inputs:  # straight to files: memory holds a band of the output, not the frame
+        report, written = pipe.run_to(path, out_dir, overwrite=overwrite, figures=spec.output.figures)
+        status = "consistent" if report["consistent"] else "NOT data-consistent"
+        print(f"{path} -> {written[0]} (reduced chi-square {report['chi2']:.3f}, {status})")
     print("warning: detail below the observation's resolution was invented by the prior; see the spread maps",
           file=sys.stderr)
     return 0

@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from .degradations.warp import warp
+from .tiling import Band
 
 
 @dataclass(frozen=True)
@@ -129,23 +130,20 @@ def feather_window(size: int, feather: float) -> torch.Tensor:
     return torch.outer(ramp, ramp)
 
 
-class Paster:
-    """Accumulate restored cutouts on the sharp grid ``(..., C, H, W)``: each one warped back with its
-    window as weight. ``result(background)`` blends them over ``background`` (NaN where nothing was
-    pasted if no background is given); ``coverage()`` is the summed weight per pixel."""
+class Paster(Band):
+    """Paste restored cutouts on the sharp grid ``(..., C, H, W)``: each one warped back with its window as
+    weight. Cutouts added in order of their top rows; ``take(upto, background)`` blends the rows so far over
+    ``background`` (their rows only) and gives their coverage (summed weight per pixel) too."""
 
     def __init__(self, shape: tuple[int, ...], window: torch.Tensor) -> None:
-        self.num = torch.zeros(shape, dtype=torch.float32)  # float32: memory grows with the output frame
-        self.den = torch.zeros(shape[-3:], dtype=torch.float32)
+        super().__init__(shape)
+        self.width = shape[-1]
         self.window = window
 
     def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int]) -> None:
         """Add ``image`` ``(..., len(planes), R, R)`` whose pixel ``p`` lands at ``fine_from_tile @ p``."""
         size = image.shape[-1]
-        xy = placed_corners(fine_from_tile, size)
-        h, w = self.den.shape[-2:]
-        x0, y0 = max(0, math.floor(float(xy[:, 0].min()))), max(0, math.floor(float(xy[:, 1].min())))
-        x1, y1 = min(w, math.ceil(float(xy[:, 0].max())) + 1), min(h, math.ceil(float(xy[:, 1].max())) + 1)
+        x0, y0, x1, y1 = self.box(fine_from_tile, size)
         if x1 <= x0 or y1 <= y0:
             return
         local = shifted(fine_from_tile, x0, y0)
@@ -154,18 +152,23 @@ class Paster:
         warped = warp(stack, local[:2].float(), (y1 - y0, x1 - x0))[0]
         weight = warped[-1]
         values = warped[:-1].reshape(*lead, len(planes), y1 - y0, x1 - x0)
-        self.num[..., planes, y0:y1, x0:x1] += weight * values
-        self.den[planes, y0:y1, x0:x1] += weight
+        self.accumulate(y0, x0, weight * values, weight, planes)
 
-    def coverage(self) -> torch.Tensor:
-        return self.den
+    def box(self, fine_from_tile: torch.Tensor, size: int) -> tuple[int, int, int, int]:
+        """Sharp-grid ``(x0, y0, x1, y1)`` (clipped to the frame) that a placed ``size``-pixel cutout touches."""
+        xy = placed_corners(fine_from_tile, size)
+        x0, y0 = max(0, math.floor(float(xy[:, 0].min()))), max(0, math.floor(float(xy[:, 1].min())))
+        x1, y1 = min(self.width, math.ceil(float(xy[:, 0].max())) + 1), min(self.height, math.ceil(float(xy[:, 1].max())) + 1)
+        return x0, y0, x1, y1
 
-    def result(self, background: torch.Tensor | None = None) -> torch.Tensor:
+    def take(self, upto: int, background: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``[top, upto)`` blended over ``background`` (those rows; without one, NaN where nothing was
+        pasted), and their coverage."""
+        num, den = self.release(upto)
         if background is None:
-            out = self.num / self.den
-            return out.masked_fill(self.den <= 0, float("nan"))
-        rest = (1 - self.den).clamp_min(0)
-        return (self.num + rest * background.float()) / (self.den + rest)
+            return (num / den).masked_fill(den <= 0, float("nan")), den
+        rest = (1 - den).clamp_min(0)
+        return (num + rest * background.float()) / (den + rest), den
 
 
 def footprint(coverage: torch.Tensor, factor: int) -> torch.Tensor:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RestoreError
+from .rasters import FileRaster, Raster, allocate, copy_rows, materialise, to_dtype
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -123,15 +124,6 @@ def read_tiff(path: Path, parse: Callable[[Any], Any]) -> Any:
         raise RestoreError(f"cannot read TIFF ({type(err).__name__}: {err})", source=path) from None
 
 
-def to_dtype(arr: np.ndarray, dtype: str) -> np.ndarray:
-    """Round and clip to an integer dtype's range, or cast to a float dtype."""
-    dt = np.dtype(dtype)
-    if dt.kind in "ui":
-        info = np.iinfo(dt)
-        return np.clip(np.rint(np.nan_to_num(arr)), info.min, info.max).astype(dt)
-    return arr.astype(dt)
-
-
 def atomic_write(path: str | Path, writer: Callable[[Path], None], overwrite: bool = False) -> None:
     """Call ``writer(tmp)`` on a temporary file beside ``path``, then move it into place.
 
@@ -156,13 +148,13 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None], overwrite: bo
             tmp.unlink()
 
 
-def _write_pil(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str, str]) -> None:
+def _write_pil(tmp: Path, source: Raster, meta: dict[str, Any], text: dict[str, str]) -> None:
     from PIL import Image, PngImagePlugin
 
     dtype = meta.get("dtype", "uint8")
     if np.dtype(dtype).kind == "f":
         dtype = "uint8"
-    data = to_dtype(arr, dtype)
+    data = to_dtype(materialise(source), dtype)  # Pillow writes whole images only
     data = data[0] if data.shape[0] == 1 else np.moveaxis(data, 0, -1)
     img = Image.fromarray(data)
     if tmp.suffix.lower() == ".png":
@@ -174,20 +166,54 @@ def _write_pil(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str,
         img.save(tmp, quality=95) if tmp.suffix.lower() in (".jpg", ".jpeg", ".webp") else img.save(tmp)
 
 
-def _write_tiff(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str, str]) -> None:
+def write_tiff(tmp: Path, source: Raster, shape: tuple[int, ...], dtype: Any, samples: int = 1, **kwargs: Any) -> None:
+    """Create an uncompressed TIFF holding an image of ``shape`` (tifffile's order of axes; samples
+    interleaved last when ``samples > 1``) with ``kwargs`` for ``tifffile.imwrite``, then fill it from
+    ``source`` ``(C, H, W)`` band by band."""
     import tifffile
 
-    data = to_dtype(arr, meta.get("dtype", "float32"))
-    layout = meta.get("layout", "HW" if data.shape[0] == 1 else "CHW")
-    if layout == "HW":
-        data = data[0]
-    elif layout == "HWC":
-        data = np.moveaxis(data, 0, -1)
+    tifffile.imwrite(tmp, shape=tuple(shape), dtype=dtype, **kwargs)
+    with tifffile.TiffFile(tmp) as tif:
+        offset, order = tif.series[0].dataoffset, tif.byteorder
+    if offset is None:  # pragma: no cover - tifffile writes uncompressed series contiguously
+        raise RestoreError("TIFF data were not written contiguously", source=tmp)
+    copy_rows(source, FileRaster(tmp, offset, tuple(source.shape), np.dtype(dtype).newbyteorder(order), samples))
+
+
+def _write_tiff(tmp: Path, source: Raster, meta: dict[str, Any], text: dict[str, str]) -> None:
+    c, h, w = source.shape
+    layout = meta.get("layout", "HW" if c == 1 else "CHW")
+    shape = {"HW": (h, w), "HWC": (h, w, c)}.get(layout, (c, h, w))
     description = "; ".join(f"{k}={v}" for k, v in text.items()) or None
-    tifffile.imwrite(tmp, data, description=description, photometric="rgb" if layout == "HWC" else None)
+    write_tiff(tmp, source, shape, meta.get("dtype", "float32"), samples=c if layout == "HWC" else 1,
+               description=description, photometric="rgb" if layout == "HWC" else None)  # fmt: skip
 
 
-def _write_fits(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str, str]) -> None:
+def write_fits(tmp: Path, hdus: list[tuple[Any, Raster]]) -> None:
+    """Write float32 image HDUs (the first primary, the rest extensions) from ``(header, source)`` pairs,
+    each source ``(C, H, W)`` (``C == 1`` is stored 2-D) filled band by band."""
+    from astropy.io import fits
+
+    tmp.write_bytes(b"")
+    offset = 0
+    for i, (header, source) in enumerate(hdus):
+        c, h, w = source.shape
+        shape = (h, w) if c == 1 else (c, h, w)
+        kind = fits.PrimaryHDU if i == 0 else fits.ImageHDU
+        card = kind(data=np.zeros((1,) * len(shape), np.float32), header=header).header
+        for axis, n in enumerate(reversed(shape), 1):
+            card[f"NAXIS{axis}"] = n
+        block = card.tostring().encode("ascii")
+        with open(tmp, "r+b") as fh:
+            fh.seek(offset)
+            fh.write(block)
+        start = offset + len(block)
+        copy_rows(source, FileRaster(tmp, start, (c, h, w), ">f4"))
+        offset = start + -(-c * h * w * 4 // 2880) * 2880  # data padded to whole FITS blocks with zeros
+        allocate(tmp, offset)
+
+
+def _write_fits(tmp: Path, source: Raster, meta: dict[str, Any], text: dict[str, str]) -> None:
     from astropy.io import fits
 
     header = meta.get("header")
@@ -196,29 +222,28 @@ def _write_fits(tmp: Path, arr: np.ndarray, meta: dict[str, Any], text: dict[str
         header.remove(key, ignore_missing=True, remove_all=True)
     for key, value in text.items():
         header.add_history(f"{key}: {value}")
-    data = arr[0] if arr.shape[0] == 1 else arr
-    fits.PrimaryHDU(data=data.astype(np.float32), header=header).writeto(tmp)
+    write_fits(tmp, [(header, source)])
 
 
 def write_array(
     path: str | Path,
-    arr: np.ndarray,
+    source: Raster,
     meta: dict[str, Any],
     text: dict[str, str] | None = None,
     overwrite: bool = False,
 ) -> None:
-    """Write a ``(C, H, W)`` array in the format named by ``path``'s suffix, atomically.
+    """Write a ``(C, H, W)`` raster (an array, or a :class:`~restore.rasters.FileRaster` too large for
+    memory: TIFF and FITS are written band by band) in the format named by ``path``'s suffix, atomically.
 
     ``text`` goes into PNG text chunks, the TIFF ImageDescription or FITS HISTORY cards.
     """
-    arr = np.asarray(arr)
-    if arr.ndim != 3:
-        raise ValueError(f"array must have shape (C, H, W), got {arr.shape}")
+    if len(source.shape) != 3:
+        raise ValueError(f"array must have shape (C, H, W), got {tuple(source.shape)}")
     kind = file_kind(path)
     writer = {"pil": _write_pil, "tiff": _write_tiff, "fits": _write_fits}[kind]
     if kind != meta.get("format", kind):
         warnings.warn(f"{path}: writing {meta.get('format')} data as {kind}; format metadata is not carried")
-    atomic_write(path, lambda tmp: writer(tmp, arr, meta, text or {}), overwrite=overwrite)
+    atomic_write(path, lambda tmp: writer(tmp, source, meta, text or {}), overwrite=overwrite)
 
 
 NOISE_KEYWORDS = {

@@ -5,6 +5,9 @@ restorations (``factor`` times larger) are blended on the sharp grid with a rais
 floored so that image borders (covered by one tile only) keep their values. An observation smaller
 than one tile becomes one padded tile whose padding is masked out of the likelihood.
 
+Restorations are added in order of their rows and blended rows handed over as soon as no later tile
+reaches them, so memory holds a band of the output, not the frame.
+
 Example:
     >>> tile_origins(100, 32, 8)
     [0, 24, 48, 68]
@@ -69,14 +72,51 @@ def cut(y: torch.Tensor, mask: torch.Tensor, tile: int, overlap: int) -> tuple[t
     return torch.stack(ys), torch.stack(ms), tiles
 
 
-class Blender:
-    """Accumulate weighted tile restorations on the sharp grid ``(..., C, H, W)``, each tile into the planes
-    it restored; ``result()`` gives the blended mean (NaN for planes no tile restored)."""
+class Band:
+    """Weighted sums ``num`` ``(..., C, rows, W)`` and weights ``den`` ``(C, rows, W)`` on the sharp grid of a
+    ``(..., C, H, W)`` frame, held only from the first row not yet released to the lowest row added:
+    restorations added in order of their top rows need memory for a band of rows, not the frame."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        *self.lead, _, self.height, _ = shape
+        self.top = 0
+        self.num = torch.zeros((*shape[:-2], 0, shape[-1]), dtype=torch.float32)  # float32: a band of the frame
+        self.den = torch.zeros((*shape[-3:-2], 0, shape[-1]), dtype=torch.float32)
+
+    def _hold(self, bottom: int) -> None:
+        extra = bottom - self.top - self.den.shape[-2]
+        if extra > 0:
+            self.num = torch.cat([self.num, self.num.new_zeros(*self.num.shape[:-2], extra, self.num.shape[-1])], -2)
+            self.den = torch.cat([self.den, self.den.new_zeros(self.den.shape[0], extra, self.den.shape[-1])], -2)
+
+    def accumulate(self, top: int, left: int, weighted: torch.Tensor, weight: torch.Tensor, planes: list[int]) -> None:
+        """Add ``weighted`` ``(..., len(planes), h, w)`` and its ``weight`` ``(h, w)`` at sharp pixel ``(top, left)``."""
+        if top < self.top:
+            raise ValueError(f"row {top} was already released (rows before {self.top} are)")
+        h, w = weighted.shape[-2:]
+        self._hold(top + h)
+        rows, cols = slice(top - self.top, top - self.top + h), slice(left, left + w)
+        self.num[..., planes, rows, cols] += weighted
+        self.den[planes, rows, cols] += weight
+
+    def release(self, upto: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hand over rows ``[top, upto)`` (sums and weights; zero where nothing was added) and forget them."""
+        upto = min(upto, self.height)
+        n = max(0, upto - self.top)
+        self._hold(upto)
+        num, den = self.num[..., :n, :], self.den[:, :n]
+        self.num, self.den = self.num[..., n:, :].clone(), self.den[:, n:].clone()
+        self.top += n
+        return num, den
+
+
+class Blender(Band):
+    """Blend weighted tile restorations on the sharp grid ``(..., C, H, W)``, each tile into the planes
+    it restored; ``take(upto)`` gives the blended rows so far (NaN for planes no tile restored)."""
 
     def __init__(self, shape: tuple[int, ...], factor: int, size: int) -> None:
+        super().__init__(shape)
         self.factor = factor
-        self.num = torch.zeros(shape, dtype=torch.float32)  # float32: memory grows with the output frame
-        self.den = torch.zeros(shape[-3:], dtype=torch.float32)
         self.window = blend_window(size).float()
 
     def add(self, tile: Tile, image: torch.Tensor, planes: list[int]) -> None:
@@ -84,10 +124,8 @@ class Blender:
         f = self.factor
         hh, ww = tile.height * f, tile.width * f
         weight = self.window[:hh, :ww]  # a clipped tile is the only one along that axis: any positive weight
-        rows, cols = slice(tile.top * f, tile.top * f + hh), slice(tile.left * f, tile.left * f + ww)
-        self.num[..., planes, rows, cols] += weight * image[..., :hh, :ww].float()
-        self.den[planes, rows, cols] += weight
+        self.accumulate(tile.top * f, tile.left * f, weight * image[..., :hh, :ww].float(), weight, planes)
 
-    def result(self) -> torch.Tensor:
-        return self.num / self.den
-
+    def take(self, upto: int) -> torch.Tensor:
+        num, den = self.release(upto)
+        return num / den

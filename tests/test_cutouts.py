@@ -84,11 +84,13 @@ def test_paste_back_of_the_upsampled_tile_reproduces_the_frame_and_feathers() ->
         piece = torch.sin(src[..., 0] / 9) + torch.cos(src[..., 1] / 7)
         paster.add(place, piece[None].float(), [0])
     background = torch.full((1, 80, 96), 5.0)
-    out = paster.result(background)
-    inside = paster.coverage()[0] >= 1
+    top, top_cover = paster.take(40, background[:, :40])  # a band, then the rest: the same as all at once
+    rest, rest_cover = paster.take(80, background[:, 40:])
+    out, coverage = torch.cat([top, rest], 1), torch.cat([top_cover, rest_cover], 1)
+    inside = coverage[0] >= 1
     assert bool(inside.any()) and torch.allclose(out[0][inside], sharp[inside], atol=0.02)
-    assert torch.equal(out[0][paster.coverage()[0] == 0], background[0][paster.coverage()[0] == 0])
-    assert footprint(paster.coverage(), f).shape == (1, 20, 24)
+    assert torch.equal(out[0][coverage[0] == 0], background[0][coverage[0] == 0])
+    assert footprint(coverage, f).shape == (1, 20, 24)
 
 
 # ----------------------------------------------------------------------------- detectors

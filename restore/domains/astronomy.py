@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..cutouts import Cutout
-from ..imageio import atomic_write, file_kind, header_noise, read_array, rescale_wcs
+from ..imageio import atomic_write, file_kind, header_noise, read_array, rescale_wcs, write_fits
 from .base import DomainAdapter, Observation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,10 +157,5 @@ class AstronomyAdapter(DomainAdapter):
         for key in ("BSCALE", "BZERO", "BLANK", "BUNIT", "EXTNAME", "EXTVER"):
             chi_header.remove(key, ignore_missing=True, remove_all=True)
         chi_header["EXTNAME"] = "CHI"
-        squeeze = (lambda a: a[0]) if res.image.shape[0] == 1 else (lambda a: a)  # noqa: E731
-        hdul = fits.HDUList([
-            fits.PrimaryHDU(squeeze(res.image), header),
-            fits.ImageHDU(squeeze(res.std), spread_header, name="SPREAD"),
-            fits.ImageHDU(squeeze(res.chi_map), chi_header, name="CHI"),
-        ])  # fmt: skip
-        atomic_write(paths["restored"], lambda tmp: hdul.writeto(tmp), overwrite=overwrite)
+        hdus = [(header, res.image), (spread_header, res.std), (chi_header, res.chi_map)]
+        atomic_write(paths["restored"], lambda tmp: write_fits(tmp, hdus), overwrite=overwrite)

@@ -28,6 +28,7 @@ import torch
 
 from ..errors import RestoreError
 from ..imageio import header_noise, read_array, write_array
+from ..rasters import Raster
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..cutouts import Cutout
@@ -107,9 +108,9 @@ class DomainAdapter:
         raise RestoreError(f"the {self.kind!r} domain cannot detect objects; use layout: {{kind: tiles}}",
                            source=obs.source)  # fmt: skip
 
-    def write_image(self, path: str | Path, data: np.ndarray, meta: dict[str, Any], factor: float,
+    def write_image(self, path: str | Path, data: Raster, meta: dict[str, Any], factor: float,
                     text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
-        """Write ``data`` ``(C, H, W)`` in the input's format on a grid ``factor`` times finer than the input's
+        """Write ``data`` ``(C, H, W)`` (an array or a file raster) in the input's format on a grid ``factor`` times finer than the input's
         (``factor < 1``: coarser, as ``restore simulate`` makes), with the metadata rescaled to match."""
         from ..imageio import rescale_wcs
 

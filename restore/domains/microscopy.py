@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ..errors import RestoreError
-from ..imageio import atomic_write, file_kind, read_tiff, to_dtype
+from ..imageio import atomic_write, file_kind, read_tiff, write_tiff
+from ..rasters import Raster
 from .base import DomainAdapter, Linear, Observation
 
 
@@ -79,21 +80,18 @@ class MicroscopyAdapter(DomainAdapter):
         planes = data.reshape(-1, *data.shape[-2:]).astype(np.float32)
         return Observation(data=planes, mask=np.isfinite(planes), meta=meta, source=str(path))
 
-    def write_image(self, path: str | Path, planes: np.ndarray, meta: dict[str, Any], factor: float,
+    def write_image(self, path: str | Path, planes: Raster, meta: dict[str, Any], factor: float,
                     text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
         """Write planes as a stack of the input's axes, flavour and dtype, with the pixel size divided by ``factor``."""
-        import tifffile
-
         if meta.get("format") != "tiff" or "axes" not in meta:
             return super().write_image(path, planes, meta, factor, text, overwrite)
-        f, dtype = factor, meta["dtype"]
+        f = factor
         shape = list(meta["shape"])
-        if meta.get("samples_last"):
-            shape = [shape[-1], *shape[:-1]]
-        shape[-2:] = planes.shape[-2:]
-        data = to_dtype(planes.reshape(shape), dtype)
-        if meta.get("samples_last"):
-            data = np.moveaxis(data, 0, -1)
+        samples = shape[-1] if meta.get("samples_last") else 1
+        if samples > 1:
+            shape[-3:-1] = planes.shape[-2:]
+        else:
+            shape[-2:] = planes.shape[-2:]
         description = "; ".join(f"{k}={v}" for k, v in text.items())
         kwargs: dict[str, Any] = {}
         if meta["flavour"] == "ome":
@@ -108,7 +106,8 @@ class MicroscopyAdapter(DomainAdapter):
         else:
             kwargs = {"description": description, "resolution": _finer(meta["resolution"], f),
                       "resolutionunit": meta.get("resolutionunit", 1)}  # fmt: skip
-        atomic_write(path, lambda tmp: tifffile.imwrite(tmp, data, **kwargs), overwrite=overwrite)
+        write = lambda tmp: write_tiff(tmp, planes, shape, meta["dtype"], samples=samples, **kwargs)  # noqa: E731
+        atomic_write(path, write, overwrite=overwrite)
 
 
 def _finer(resolution: tuple[float, float], factor: float) -> tuple[float, float]:

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..imageio import atomic_write, file_kind, read_tiff, to_dtype
+from ..imageio import atomic_write, file_kind, read_tiff, write_tiff
+from ..rasters import Raster
 from .base import DomainAdapter, Linear, Observation
 
 GEO_TAGS = {33550: "d", 33922: "d", 34264: "d", 34735: "H", 34736: "d", 34737: "s", 42112: "s", 42113: "s"}
@@ -101,24 +102,20 @@ class SatelliteAdapter(DomainAdapter):
             meta["nodata"] = nodata
         return Observation(data=data, mask=mask, meta=meta, source=str(path))
 
-    def write_image(self, path: str | Path, data: np.ndarray, meta: dict[str, Any], factor: float,
+    def write_image(self, path: str | Path, data: Raster, meta: dict[str, Any], factor: float,
                     text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
         """Write bands as a GeoTIFF of the input's layout and dtype, georeferencing rescaled by ``factor``."""
-        import tifffile
-
         if "geotags" not in meta:
             return super().write_image(path, data, meta, factor, text, overwrite)
         tags = rescale_geotags(meta["geotags"], factor)
         extratags = [(code, GEO_TAGS[code], 0 if GEO_TAGS[code] == "s" else len(value), value, True)
                      for code, value in tags.items()]  # fmt: skip
-        out = to_dtype(data, meta["dtype"])
-        planar = meta.get("planar") or out.shape[0] not in (3, 4)
-        if out.shape[0] == 1:
-            out, planar = out[0], False
-        elif not planar:
-            out = np.moveaxis(out, 0, -1)
+        c, h, w = data.shape
+        planar = meta.get("planar") or c not in (3, 4)
+        shape = (h, w) if c == 1 else (c, h, w) if planar else (h, w, c)
         description = "; ".join(f"{k}={v}" for k, v in text.items())
-        atomic_write(path, lambda tmp: tifffile.imwrite(
-            tmp, out, extratags=extratags, description=description, planarconfig="separate" if planar else None,
-            photometric="minisblack" if planar or out.ndim == 2 else "rgb", metadata=None,
+        atomic_write(path, lambda tmp: write_tiff(
+            tmp, data, shape, meta["dtype"], samples=1 if planar or c == 1 else c, extratags=extratags,
+            description=description, planarconfig="separate" if planar and c > 1 else None,
+            photometric="minisblack" if planar or c == 1 else "rgb", metadata=None,
         ), overwrite=overwrite)  # fmt: skip
