@@ -188,3 +188,31 @@ def test_planes_restored_one_by_one_keep_their_own_values(tmp_path: Path, monkey
     for plane, value in enumerate((0.2, 0.5, 0.9)):
         assert np.allclose(res.image[plane], value, atol=1e-5)
         assert np.allclose(res.samples[:, plane], value, atol=1e-5)
+
+
+def test_run_to_writes_what_run_and_save_write_holding_a_band_of_rows(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Straight to files: the same files as an in-memory run, no scratch left, and the blending keeps a band of
+    rows (not the frame) in memory."""
+    from restore.tiling import Band
+
+    held: list[int] = []
+    hold = Band._hold
+    monkeypatch.setattr(Band, "_hold", lambda self, bottom: (hold(self, bottom), held.append(self.den.shape[-2]))[0])
+    pipe = _oracle_pipeline(tmp_path, monkeypatch, _upsample, {"restarts": 2, "tile_batch": 3})
+    yy, xx = np.mgrid[:96, :20]
+    observed = (np.sin(yy / 5.0) * np.cos(xx / 7.0)).astype(np.float32)
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "tall.tif", observed)
+    report, written = pipe.run_to(tmp_path / "tall.tif", tmp_path / "streamed")
+    assert 0 < max(held) <= 2 * 8 * 4 and pipe.spec.search.tile_batch == 3  # two tile rows of 8 px at 4x, of 384
+    res = pipe.run(tmp_path / "tall.tif")
+    res.save(tmp_path / "memory")
+    for path in written:
+        twin = tmp_path / "memory" / path.name
+        if path.suffix == ".tif":
+            assert np.array_equal(tifffile.imread(path), tifffile.imread(twin))
+    assert report["chi2"] == pytest.approx(res.chi2, rel=1e-6) and report["tiles"] == res.provenance["tiles"]
+    assert sorted(p.name for p in (tmp_path / "streamed").iterdir()) == sorted(p.name for p in written)
+    with pytest.raises(RestoreError, match="output exists"):  # before any search runs
+        monkeypatch.setattr("restore.pipeline.latent_search", lambda *a, **k: pytest.fail("searched"))
+        pipe.run_to(tmp_path / "tall.tif", tmp_path / "streamed")
