@@ -20,6 +20,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec import ObjectsLayoutSpec
 
 
+def haar_cascade() -> Path | None:
+    """OpenCV's frontal-face Haar cascade, or None without OpenCV or with an OpenCV that ships none (5.x)."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    path = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / "haarcascade_frontalface_default.xml"
+    return path if path.is_file() else None
+
+
 class FacesAdapter(DomainAdapter):
     """Photographs of faces; transparent pixels (alpha 0) are masked out of the likelihood. With
     ``layout: {kind: objects}`` faces are found in ordinary photos (:meth:`detect`)."""
@@ -43,17 +53,18 @@ class FacesAdapter(DomainAdapter):
         """Faces in an ordinary photo: OpenCV's frontal-face Haar cascade (``opencv-python-headless<5``,
         offline) on the photo upsampled ``factor`` times, so that faces are at the prior's scale.
         Boxes are in the cascade's own convention, which the prior card's ``framing`` was measured in."""
-        try:
-            import cv2
-        except ImportError:
-            raise RestoreError("face detection needs OpenCV: pip install 'opencv-python-headless<5' "
-                               "(or restore an aligned crop)", source=obs.source) from None  # fmt: skip
+        cascade_file = haar_cascade()
+        if cascade_file is None:
+            raise RestoreError("face detection needs OpenCV 4 with its Haar cascades: pip install "
+                               "'opencv-python-headless<5' (or restore an aligned crop)", source=obs.source)  # fmt: skip
+        import cv2
+
         grey = np.nan_to_num(obs.data[:3].mean(axis=0)).clip(0, 255).astype(np.uint8)
         h, w = grey.shape
         big = cv2.resize(grey, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
         pad = big.shape[0] // 4 + big.shape[1] // 4
         big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+        cascade = cv2.CascadeClassifier(str(cascade_file))
         boxes, _, weights = cascade.detectMultiScale3(big, scaleFactor=1.1, minNeighbors=5,
                                                       minSize=(tile * factor // 2,) * 2, outputRejectLevels=True)  # fmt: skip
         found = [Cutout(x=float((bx - pad + bw / 2) / factor - 0.5), y=float((by - pad + bh / 2) / factor - 0.5), size=float(bw / factor),
