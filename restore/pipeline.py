@@ -290,12 +290,6 @@ class Pipeline:
                 yield start + i, samples[i], consistent[i]
             start += len(chunk)
 
-    @staticmethod
-    def _combine(samples: torch.Tensor, consistent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and variance of the consistent restarts (of all, if none is)."""
-        use = consistent if bool(consistent.any()) else torch.ones_like(consistent)
-        return samples[use].mean(0), samples[use].var(0, unbiased=False)
-
     def _tiles(self, obs: Observation, y: torch.Tensor, mask: torch.Tensor, groups: list[list[int]], likelihood,  # noqa: ANN001
                stats: dict[str, Any], keep_samples: bool) -> Iterator[Rows]:  # fmt: skip
         """Overlapping tiles, row by row, cut as the search takes them; yields blended bands of rows as

@@ -60,18 +60,6 @@ def crop(y: torch.Tensor, mask: torch.Tensor, top: int, left: int, height: int, 
     return F.pad(y[:, t0:t1, l0:l1], pad), F.pad(mask[:, t0:t1, l0:l1], pad, value=False)
 
 
-def cut(y: torch.Tensor, mask: torch.Tensor, tile: int, overlap: int) -> tuple[torch.Tensor, torch.Tensor, list[Tile]]:
-    """Cut ``(C, H, W)`` into ``(N, C, tile, tile)`` tiles (zero-padded, padding masked out)."""
-    _, h, w = y.shape
-    tiles, ys, ms = [], [], []
-    for top in tile_origins(h, tile, overlap):
-        for left in tile_origins(w, tile, overlap):
-            yt, mt = crop(y, mask, top, left, tile, tile)
-            ys.append(yt), ms.append(mt)
-            tiles.append(Tile(top, left, min(tile, h - top), min(tile, w - left)))
-    return torch.stack(ys), torch.stack(ms), tiles
-
-
 class Band:
     """Weighted sums ``num`` ``(..., C, rows, W)`` and weights ``den`` ``(C, rows, W)`` on the sharp grid of a
     ``(..., C, H, W)`` frame, held only from the first row not yet released to the lowest row added:
