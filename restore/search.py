@@ -153,7 +153,8 @@ class Problem:
 @dataclass
 class SearchResult:
     """Per item (``B * restarts`` rows, restarts of one observation adjacent): the returned image in the
-    prior's range, its reduced chi-square, consistency flag, the step it came from, and timings.
+    prior's range, its reduced chi-square, consistency flag, the step it came from, the first stage's
+    objective at that step (the second stage, ``refine``, compares the data term alone), and timings.
     ``history`` is the objective per step and item ``(steps_run, B * restarts)``."""
 
     images: torch.Tensor
@@ -340,7 +341,9 @@ def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torc
     delta = torch.zeros_like(base, requires_grad=True)
     optimizer = torch.optim.Adam([delta], lr=0.01)
     radius = config.refine_radius * base.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
-    best = _Best(base.clone(), result.chi2.clone(), result.objective.clone(), config.chi2_range)
+    with torch.no_grad():  # this stage compares the data term alone, starting from stage one's image
+        start = problem.likelihood.nll(y, problem.observe(base), valid) / n_valid
+    best = _Best(base.clone(), result.chi2.clone(), start, config.chi2_range)
     best.landed |= ~todo
     for _ in range(config.refine_steps):
         images = base + delta * keep
@@ -356,7 +359,7 @@ def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torc
         with torch.no_grad():
             norm = delta.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1).clamp_min(1e-12)
             delta.mul_(torch.clamp(radius / norm, max=1.0))
-    out = replace(result, images=best.images, chi2=best.chi2, objective=best.objective)
+    out = replace(result, images=best.images, chi2=best.chi2)
     lo, hi = config.chi2_range
     out.consistent = (out.chi2 >= lo) & (out.chi2 <= hi)
     return out
