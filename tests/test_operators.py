@@ -26,6 +26,7 @@ OPERATORS = {
     "psf+sum+psf": lambda: Compose([Blur(moffat_psf(2.0, 3.5)), Downsample(2, "sum"), Blur(gaussian_psf(1.0))]),
     "warp+psf+bicubic": lambda: Downsample(4, "bicubic") * Blur(gaussian_psf(1.5))
     * Warp(torch.tensor([[1.17, 0.0, 3.3], [0.0, 1.17, -2.6]]), (48, 72), (48, 72)),
+    "warp-shrink": lambda: Warp(torch.tensor([[0.45, 0.1, 2.0], [-0.1, 0.45, 9.0]]), (48, 72), (48, 72)),  # anti-aliased
 }
 SHAPE = (2, 3, 48, 72)  # non-square, divisible by 2, 3, 4, 8
 
@@ -163,3 +164,21 @@ def test_bad_shapes_give_clear_errors() -> None:
         downsample(torch.ones(1, 1, 10, 10), 4)
     with pytest.raises(ValueError, match="positive integer"):
         Downsample(0)
+
+
+def test_shrinking_warp_is_antialiased_like_scipy(rng) -> None:  # noqa: ANN001
+    """Halving: Gaussian smoothing of sigma (2 - 1) / 2 (scikit-image's rule), then bilinear sampling —
+    the same as scipy.ndimage's gaussian_filter + affine_transform away from the borders."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    x = torch.rand(1, 1, 48, 48, generator=rng, dtype=torch.float64)
+    m = torch.tensor([[0.5, 0.0, 3.25], [0.0, 0.5, 1.5]], dtype=torch.float64)  # input (x, y) -> output
+    out = Warp(m, (48, 48), (20, 20)).double()(x)[0, 0].numpy()
+    smooth = ndimage.gaussian_filter(x[0, 0].numpy(), 0.5, mode="mirror", truncate=3.0)
+    inverse = torch.linalg.inv(torch.cat([m, torch.tensor([[0.0, 0.0, 1.0]], dtype=m.dtype)]))[:2]
+    rowcol = inverse[[1, 0]][:, [1, 0, 2]].numpy()  # scipy works in (row, col)
+    reference = ndimage.affine_transform(smooth, rowcol[:, :2], offset=rowcol[:, 2], output_shape=(20, 20), order=1)
+    inside = (slice(4, None), slice(4, None))  # output pixels whose source lies inside the input
+    assert abs(out[inside] - reference[inside]).max() < 1e-9
+    checker = (torch.arange(48)[:, None] + torch.arange(48)[None]) % 2 * 1.0
+    shrunk = Warp(torch.tensor([[0.37, 0.0, 1.3], [0.0, 0.37, 0.2]]), (48, 48), (16, 16))(checker[None, None])
+    assert float(shrunk[0, 0, 2:-2, 2:-2].std()) < 0.01  # no moire from the finest detail

@@ -2,7 +2,10 @@
 frame's sharp grid (scaled and shifted) before the optics and the detector act on it.
 
 Bilinear interpolation (Kornia's ``warp_affine``, pixel centres at integers); pixels of the output
-that no input pixel reaches are zero. The adjoint is the exact transpose (the operator is linear).
+that no input pixel reaches are zero. Where a matrix shrinks the image (``s`` input pixels per output
+pixel, ``s > 1``) the input is first smoothed by a Gaussian of ``sigma = (s - 1) / 2`` input pixels,
+scikit-image's anti-aliasing rule, so that detail finer than the output grid does not alias. The
+adjoint is the exact transpose (the operator is linear).
 
 Example:
     >>> import torch
@@ -13,7 +16,10 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
+from kornia.filters import gaussian_blur2d
 from kornia.geometry.transform import warp_affine
 
 from .base import LinearOperator
@@ -28,10 +34,22 @@ def _check(x: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     return m.expand(x.shape[0], -1, -1)
 
 
+def antialias_sigma(matrices: torch.Tensor) -> torch.Tensor:
+    """Gaussian ``sigma`` (input pixels) per matrix ``(B, 2, 3)``: ``(s - 1) / 2`` for ``s = 1 / sqrt|det|``
+    input pixels per output pixel, zero where the matrix does not shrink."""
+    scale = torch.linalg.det(matrices[:, :, :2].double()).abs().sqrt()
+    return ((1 / scale - 1) / 2).clamp_min(0).to(matrices.dtype)
+
+
 def warp(x: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resample ``x`` ``(B, C, H, W)`` onto a ``size`` grid; input pixel ``p`` lands at ``M @ (p, 1)``
-    (``matrices`` ``(2, 3)`` for all images, or ``(B, 2, 3)``)."""
-    return warp_affine(x, _check(x, matrices), size, mode="bilinear", padding_mode="zeros", align_corners=True)
+    (``matrices`` ``(2, 3)`` for all images, or ``(B, 2, 3)``), anti-aliased where ``M`` shrinks."""
+    m = _check(x, matrices)
+    sigma = antialias_sigma(m)
+    if bool((sigma > 0.05).any()):  # below that the kernel is a delta to float precision
+        side = 2 * math.ceil(3 * float(sigma.max())) + 1
+        x = gaussian_blur2d(x, side, sigma.clamp_min(1e-3)[:, None].expand(-1, 2), border_type="reflect")
+    return warp_affine(x, m, size, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 def warp_adjoint(y: torch.Tensor, matrices: torch.Tensor, in_size: tuple[int, int]) -> torch.Tensor:
