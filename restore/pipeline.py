@@ -442,5 +442,5 @@ class Pipeline:
                          "python": platform.python_version()},
         }  # fmt: skip
         return Restoration(image=image, samples=samples, std=spread, chi2=chi2, consistent=consistent,
-                           chi_map=chi_map, observation=obs.data.copy(), provenance=provenance, meta=obs.meta,
+                           chi_map=chi_map, observation=obs.data, provenance=provenance, meta=obs.meta,
                            source=obs.source)  # fmt: skip

@@ -213,6 +213,9 @@ def test_run_to_writes_what_run_and_save_write_holding_a_band_of_rows(tmp_path: 
             assert np.array_equal(tifffile.imread(path), tifffile.imread(twin))
     assert report["chi2"] == pytest.approx(res.chi2, rel=1e-6) and report["tiles"] == res.provenance["tiles"]
     assert sorted(p.name for p in (tmp_path / "streamed").iterdir()) == sorted(p.name for p in written)
+    monkeypatch.setattr("restore.pipeline.latent_search", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RestoreError, match="output exists"):  # before any search runs
-        monkeypatch.setattr("restore.pipeline.latent_search", lambda *a, **k: pytest.fail("searched"))
         pipe.run_to(tmp_path / "tall.tif", tmp_path / "streamed")
+    with pytest.raises(RuntimeError, match="boom"):  # a failed run leaves no scratch files behind
+        pipe.run_to(tmp_path / "tall.tif", tmp_path / "failed")
+    assert list((tmp_path / "failed").iterdir()) == []
