@@ -25,7 +25,7 @@ from typing import Any, Union
 
 import numpy as np
 
-BAND_BYTES = 16 * 2**20  # rows copied at a time: about this many bytes of float32
+BAND_BYTES = 4 * 2**20  # rows copied at a time: about this many bytes of float32
 
 
 def to_dtype(arr: np.ndarray, dtype: Any) -> np.ndarray:

@@ -67,15 +67,20 @@ class Band:
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         *self.lead, _, self.height, _ = shape
-        self.top = 0
+        self.top, self.held = 0, 0  # first row not yet released; rows held from there
         self.num = torch.zeros((*shape[:-2], 0, shape[-1]), dtype=torch.float32)  # float32: a band of the frame
         self.den = torch.zeros((*shape[-3:-2], 0, shape[-1]), dtype=torch.float32)
 
     def _hold(self, bottom: int) -> None:
-        extra = bottom - self.top - self.den.shape[-2]
-        if extra > 0:
-            self.num = torch.cat([self.num, self.num.new_zeros(*self.num.shape[:-2], extra, self.num.shape[-1])], -2)
-            self.den = torch.cat([self.den, self.den.new_zeros(self.den.shape[0], extra, self.den.shape[-1])], -2)
+        """Make rows up to ``bottom`` addressable; storage grows by doubling and is then reused in place, so
+        a long run allocates a few buffers, not one per tile row."""
+        self.held = max(self.held, bottom - self.top)
+        if self.held > self.den.shape[-2]:
+            rows = max(self.held, 2 * self.den.shape[-2])
+            num, den = self.num.new_zeros(*self.num.shape[:-2], rows, self.num.shape[-1]), self.den.new_zeros(
+                self.den.shape[0], rows, self.den.shape[-1])  # fmt: skip
+            num[..., : self.num.shape[-2], :], den[:, : self.den.shape[-2]] = self.num, self.den
+            self.num, self.den = num, den
 
     def accumulate(self, top: int, left: int, weighted: torch.Tensor, weight: torch.Tensor, planes: list[int]) -> None:
         """Add ``weighted`` ``(..., len(planes), h, w)`` and its ``weight`` ``(h, w)`` at sharp pixel ``(top, left)``."""
@@ -89,12 +94,14 @@ class Band:
 
     def release(self, upto: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Hand over rows ``[top, upto)`` (sums and weights; zero where nothing was added) and forget them."""
-        upto = min(upto, self.height)
-        n = max(0, upto - self.top)
-        self._hold(upto)
-        num, den = self.num[..., :n, :], self.den[:, :n]
-        self.num, self.den = self.num[..., n:, :].clone(), self.den[:, n:].clone()
-        self.top += n
+        n = max(0, min(upto, self.height) - self.top)
+        self._hold(self.top + n)
+        num, den = self.num[..., :n, :].clone(), self.den[:, :n].clone()
+        for start in range(0, self.held - n if n else 0, max(n, 1)):  # the rest moves up, in pieces that do not overlap
+            end = min(start + n, self.held - n)
+            self.num[..., start:end, :], self.den[:, start:end] = self.num[..., start + n : end + n, :], self.den[:, start + n : end + n]
+        self.num[..., max(self.held - n, 0) : self.held, :], self.den[:, max(self.held - n, 0) : self.held] = 0.0, 0.0
+        self.top, self.held = self.top + n, max(self.held - n, 0)
         return num, den
 
 
