@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from . import quality, search_speed
+from . import memory, quality, search_speed
 
 
 def main() -> None:
-    for module in (search_speed, quality):
+    for module in (search_speed, memory, quality):
         sys.argv = [module.__name__, "--write"]
         module.main()
     print("peer comparison not run here (needs DeepInverse in a separate environment): "

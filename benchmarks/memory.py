@@ -5,7 +5,7 @@ Each measurement is a child process restoring a synthetic RGB TIFF observation (
 satellite recipe at 4x with a 2-step search and no second stage (memory does not depend on the number of steps;
 the time does) and reporting its own peak resident set size.
 
-    python -m benchmarks.memory --sizes 128 256 512 1024 --write
+    python -m benchmarks.memory --sizes 128 512 1024 --write
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def measure(mode: str, source: Path, out: Path, live: bool = False) -> tuple[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024], help="observed frame sides")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1024], help="observed frame sides")
     parser.add_argument("--write", action="store_true", help="write the table into benchmarks/RESULTS.md")
     args = parser.parse_args()
     rows = ["| observed | output (4x) | output float32, 3 planes | `restore run` peak RSS | in memory peak RSS | ratio "
