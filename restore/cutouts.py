@@ -137,7 +137,6 @@ class Paster(Band):
 
     def __init__(self, shape: tuple[int, ...], window: torch.Tensor) -> None:
         super().__init__(shape)
-        self.width = shape[-1]
         self.window = window
 
     def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int]) -> None:

@@ -16,6 +16,7 @@ import platform
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -299,23 +300,33 @@ class Pipeline:
         overlap = max(1, tile // 4)
         tiles = [Tile(top, left, min(tile, h - top), min(tile, w - left))
                  for top in tile_origins(h, tile, overlap) for left in tile_origins(w, tile, overlap)]  # fmt: skip
-        order = [(t, g) for t in tiles for g in range(len(groups))]
-        jobs = ((g, *crop(y[groups[g]], mask[groups[g]], t.top, t.left, tile, tile)) for t, g in order)
+        places = [(t, g, t.top * f) for t in tiles for g in range(len(groups))]
+        jobs = ((g, *crop(y[groups[g]], mask[groups[g]], t.top, t.left, tile, tile)) for t, g, _ in places)
         stats["tiles"] = len(tiles)
         shape = (c, h * f, w * f)
         blenders = [Blender(s, f, prior.resolution) for s in self._accumulated(shape, keep_samples)]
-        landed = []
-        for i, samples, consistent in self._search(obs, jobs, groups, likelihood, stats):
-            t, g = order[i]
-            for blender, value in zip(blenders, (*self._combine(samples, consistent), samples)):
-                blender.add(t, value, groups[g])
-            landed.append(bool(consistent.any()))
-            upto = order[i + 1][0].top * f if i + 1 < len(order) else shape[1]
-            if upto > blenders[0].top:
-                top = blenders[0].top
-                mean, var, *kept = (b.take(upto) for b in blenders)
-                yield top, mean, var.clamp_min(0).sqrt(), kept[0] if kept else None, None
+        landed: list[bool] = []
+        for top, upto in self._in_row_order(obs, jobs, places, groups, likelihood, stats, blenders, landed):
+            mean, var, *kept = (b.take(upto) for b in blenders)
+            yield top, mean, var.clamp_min(0).sqrt(), kept[0] if kept else None, None
         stats["tiles_consistent"], stats["consistent"] = sum(landed), all(landed)
+
+    def _in_row_order(self, obs: Observation, jobs: Iterable[tuple], places: list[tuple[Any, int, int]],
+                      groups: list[list[int]], likelihood, stats: dict[str, Any], accumulators: list,  # noqa: ANN001
+                      landed: list[bool]) -> Iterator[tuple[int, int]]:  # fmt: skip
+        """Restore ``jobs`` whose ``places`` (where each goes, its plane group, the first sharp row it
+        touches, in whole blocks) come in order of rows; add each one's mean, variance (and restarts) into
+        ``accumulators`` (Blenders or Pasters) and append its consistency to ``landed``; yield ``(top, upto)``
+        whenever rows ``[top, upto)`` are finished, no later job reaching them."""
+        height = accumulators[0].height
+        for i, samples, consistent in self._search(obs, jobs, groups, likelihood, stats):
+            where, g, _ = places[i]
+            for accumulator, value in zip(accumulators, (*self._combine(samples, consistent), samples)):
+                accumulator.add(where, value, groups[g])
+            landed.append(bool(consistent.any()))
+            upto = places[i + 1][2] if i + 1 < len(places) else height
+            if upto > accumulators[0].top:
+                yield accumulators[0].top, upto
 
     def _accumulated(self, shape: tuple[int, int, int], keep_samples: bool) -> list[tuple[int, ...]]:
         """Shapes of what is accumulated on the sharp grid: mean, variance (and every restart)."""
@@ -352,22 +363,18 @@ class Pipeline:
         pasters = [Paster(s, window) for s in self._accumulated(shape, keep_samples)]
         tops = [pasters[0].box(p, prior.resolution)[1] // f * f for p in placements]
         order = sorted(range(len(jobs)), key=lambda j: tops[j])
-        landed: dict[int, bool] = {}
-        for i, samples, consistent in self._search(obs, (jobs[j] for j in order), groups, likelihood, stats):
-            j = order[i]
-            for paster, value in zip(pasters, (*self._combine(samples, consistent), samples)):
-                paster.add(placements[j], value, groups[jobs[j][0]])
-            landed[j] = bool(consistent.any())
-            upto = tops[order[i + 1]] if i + 1 < len(order) else shape[1]
-            if upto > pasters[0].top:
-                top = pasters[0].top
-                background = self._upsample(y, likelihood, top, upto - top)
-                mean, coverage = pasters[0].take(upto, background)
-                kept = pasters[2].take(upto, background.expand(k, -1, -1, -1))[0] if keep_samples else None
-                yield top, mean, pasters[1].take(upto)[0].clamp_min(0).sqrt(), kept, footprint(coverage, f)
+        landed: list[bool] = []
+        places = [(placements[j], jobs[j][0], tops[j]) for j in order]
+        for top, upto in self._in_row_order(obs, (jobs[j] for j in order), places, groups, likelihood, stats, pasters,
+                                            landed):  # fmt: skip
+            background = self._upsample(y, likelihood, top, upto - top)
+            mean, coverage = pasters[0].take(upto, background)
+            kept = pasters[2].take(upto, background.expand(k, -1, -1, -1))[0] if keep_samples else None
+            yield top, mean, pasters[1].take(upto)[0].clamp_min(0).sqrt(), kept, footprint(coverage, f)
+        by_job = dict(zip(order, landed))
         for j, o in enumerate(report):
-            o["consistent"] = all(landed[j * len(groups) + g] for g in range(len(groups)))
-        stats["consistent"] = all(landed.values())
+            o["consistent"] = all(by_job[j * len(groups) + g] for g in range(len(groups)))
+        stats["consistent"] = all(landed)
 
     def _cutout_jobs(self, cutouts: list, framing: Framing, y: torch.Tensor, mask: torch.Tensor,
                      groups: list[list[int]]) -> tuple[list[tuple], list[torch.Tensor]]:  # fmt: skip
@@ -408,14 +415,20 @@ class Pipeline:
         and divided by the forward model's gain (``f^2`` for sum binning), in the restoration's units;
         sharp rows ``[top, top + rows)`` only (whole blocks; all rows by default), the same values as for
         the whole frame."""
-        r, f, h = self.prior.resolution, self.factor, y.shape[-2]
+        f, h = self.factor, y.shape[-2]
         rows = h * f - top if rows is None else rows
         first, end = max(0, top // f - 2), min(h, -(-(top + rows) // f) + 2)  # bicubic taps reach 2 pixels
         with torch.no_grad():
-            gain = float(self.forward(torch.ones(1, 1, r, r, device=self.device)).flatten()[0])
             offset = float(likelihood.mean(torch.zeros(1, device=self.device)).flatten()[0])
         band = F.interpolate(y[None, :, first:end] - offset, scale_factor=f, mode="bicubic", align_corners=False)[0]
-        return band[:, top - first * f : top - first * f + rows] / gain
+        return band[:, top - first * f : top - first * f + rows] / self._gain
+
+    @cached_property
+    def _gain(self) -> float:
+        """The forward model's response to a flat image of ones (``f^2`` for sum binning, 1 for mean)."""
+        r = self.prior.resolution
+        with torch.no_grad():
+            return float(self.forward(torch.ones(1, 1, r, r, device=self.device)).flatten()[0])
 
     def _finish(self, obs: Observation, image: Raster, spread: Raster, samples: np.ndarray | None,
                 chi_map: np.ndarray, chi2: float, stats: dict[str, Any], objects: bool) -> Restoration:  # fmt: skip

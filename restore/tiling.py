@@ -66,7 +66,7 @@ class Band:
     restorations added in order of their top rows need memory for a band of rows, not the frame."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
-        *self.lead, _, self.height, _ = shape
+        *_, self.height, self.width = shape
         self.top, self.held = 0, 0  # first row not yet released; rows held from there
         self.num = torch.zeros((*shape[:-2], 0, shape[-1]), dtype=torch.float32)  # float32: a band of the frame
         self.den = torch.zeros((*shape[-3:-2], 0, shape[-1]), dtype=torch.float32)
@@ -97,11 +97,11 @@ class Band:
         n = max(0, min(upto, self.height) - self.top)
         self._hold(self.top + n)
         num, den = self.num[..., :n, :].clone(), self.den[:, :n].clone()
-        for start in range(0, self.held - n if n else 0, max(n, 1)):  # the rest moves up, in pieces that do not overlap
-            end = min(start + n, self.held - n)
-            self.num[..., start:end, :], self.den[:, start:end] = self.num[..., start + n : end + n, :], self.den[:, start + n : end + n]
-        self.num[..., max(self.held - n, 0) : self.held, :], self.den[:, max(self.held - n, 0) : self.held] = 0.0, 0.0
-        self.top, self.held = self.top + n, max(self.held - n, 0)
+        if n:  # the rest of the band moves up; the rows it leaves are cleared for reuse
+            rest = self.held - n
+            self.num[..., :rest, :], self.den[:, :rest] = self.num[..., n : self.held, :].clone(), self.den[:, n : self.held].clone()
+            self.num[..., rest : self.held, :], self.den[:, rest : self.held] = 0.0, 0.0
+        self.top, self.held = self.top + n, self.held - n
         return num, den
 
 

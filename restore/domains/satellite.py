@@ -115,7 +115,7 @@ class SatelliteAdapter(DomainAdapter):
         shape = (h, w) if c == 1 else (c, h, w) if planar else (h, w, c)
         description = "; ".join(f"{k}={v}" for k, v in text.items())
         atomic_write(path, lambda tmp: write_tiff(
-            tmp, data, shape, meta["dtype"], samples=1 if planar or c == 1 else c, extratags=extratags,
+            tmp, data, shape, meta["dtype"], samples=1 if planar else c, extratags=extratags,
             description=description, planarconfig="separate" if planar and c > 1 else None,
-            photometric="minisblack" if planar or c == 1 else "rgb", metadata=None,
+            photometric="minisblack" if planar else "rgb", metadata=None,
         ), overwrite=overwrite)  # fmt: skip
