@@ -20,7 +20,8 @@ import torch
 
 from restore.degradations import Blur, Downsample, GaussianNoise
 from restore.priors import Prior, StyleGAN2Generator
-from restore.search import PRESETS, Problem, SearchConfig, latent_search
+from restore.search import Problem, SearchConfig, latent_search
+from restore.spec import PRESETS
 
 from .results import write_section
 

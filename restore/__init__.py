@@ -7,10 +7,10 @@ Example:
 """
 
 from .errors import RestoreError
-from .pipeline import Pipeline, Restoration
+from .pipeline import Pipeline
 from .simulate import simulate
+from .restoration import Restoration
 from .spec import PipelineSpec, load_recipe
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["Pipeline", "PipelineSpec", "Restoration", "RestoreError", "__version__", "load_recipe", "simulate"]

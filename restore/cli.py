@@ -20,7 +20,9 @@ def _recipe(args: argparse.Namespace):  # noqa: ANN202 - returns PipelineSpec
 
 def cmd_validate(args: argparse.Namespace) -> int:
     spec = _recipe(args)
-    print(f"{args.recipe}: valid ({len(spec.forward)} forward operators, factor {spec.factor()})")
+    from .degradations import build_forward
+
+    print(f"{args.recipe}: valid ({len(spec.forward)} forward operators, factor {build_forward(spec.forward).scale()})")
     return 0
 
 

@@ -40,6 +40,33 @@ def file_kind(path: str | Path) -> str:
     raise RestoreError("unsupported file type (expected PNG/JPEG/WebP, TIFF or FITS)", source=path)
 
 
+SCALING_KEYS = ("BSCALE", "BZERO", "BLANK")
+"""FITS keywords of the stored integers' scaling: dropped when float32 data are written."""
+
+
+def clean_header(header: Any, extra: tuple[str, ...] = ()) -> Any:
+    """A copy of a FITS header without the scaling keywords (and ``extra`` structural ones)."""
+    header = header.copy()
+    for key in (*SCALING_KEYS, *extra):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    return header
+
+
+def description(text: dict[str, str]) -> str | None:
+    """``key=value; ...``: provenance text as one TIFF ImageDescription."""
+    return "; ".join(f"{k}={v}" for k, v in text.items()) or None
+
+
+def as_chw(array: Any, source: str | Path = "array", dtype: Any = np.float32) -> np.ndarray:
+    """An ``(H, W)`` or ``(C, H, W)`` array as ``(C, H, W)`` of ``dtype``; anything else is a one-line error."""
+    data = np.asarray(array, dtype=dtype)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise RestoreError(f"an image array must be (H, W) or (C, H, W), got shape {data.shape}", source=source)
+    return data
+
+
 def _read_pil(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     from PIL import Image
 
@@ -88,11 +115,7 @@ def _read_fits(path: Path, hdu: int | None) -> tuple[np.ndarray, dict[str, Any]]
             raise RestoreError(f"HDU {hdu} holds no image data", source=path)
         header = hdul[hdu].header.copy()
         arr = np.array(hdul[hdu].data, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[None]
-    elif arr.ndim != 3:
-        raise RestoreError(f"expected 2-D or 3-D FITS data, got shape {arr.shape}", source=path)
-    return arr, {"format": "fits", "header": header, "hdu": hdu}
+    return as_chw(arr, path), {"format": "fits", "header": header, "hdu": hdu}
 
 
 def read_array(path: str | Path, hdu: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -184,9 +207,8 @@ def _write_tiff(tmp: Path, source: Raster, meta: dict[str, Any], text: dict[str,
     c, h, w = source.shape
     layout = meta.get("layout", "HW" if c == 1 else "CHW")
     shape = {"HW": (h, w), "HWC": (h, w, c)}.get(layout, (c, h, w))
-    description = "; ".join(f"{k}={v}" for k, v in text.items()) or None
     write_tiff(tmp, source, shape, meta.get("dtype", "float32"), samples=c if layout == "HWC" else 1,
-               description=description, photometric="rgb" if layout == "HWC" else None)  # fmt: skip
+               description=description(text), photometric="rgb" if layout == "HWC" else None)
 
 
 def write_fits(tmp: Path, hdus: list[tuple[Any, Raster]]) -> None:
@@ -216,10 +238,7 @@ def write_fits(tmp: Path, hdus: list[tuple[Any, Raster]]) -> None:
 def _write_fits(tmp: Path, source: Raster, meta: dict[str, Any], text: dict[str, str]) -> None:
     from astropy.io import fits
 
-    header = meta.get("header")
-    header = header.copy() if header is not None else fits.Header()
-    for key in ("BSCALE", "BZERO", "BLANK"):
-        header.remove(key, ignore_missing=True, remove_all=True)
+    header = clean_header(meta["header"]) if meta.get("header") is not None else fits.Header()
     for key, value in text.items():
         header.add_history(f"{key}: {value}")
     write_fits(tmp, [(header, source)])
@@ -244,54 +263,3 @@ def write_array(
     if kind != meta.get("format", kind):
         warnings.warn(f"{path}: writing {meta.get('format')} data as {kind}; format metadata is not carried")
     atomic_write(path, lambda tmp: writer(tmp, source, meta, text or {}), overwrite=overwrite)
-
-
-NOISE_KEYWORDS = {
-    "gain": ("GAIN", "EGAIN", "CCDGAIN"),
-    "read_noise": ("RDNOISE", "READNOIS", "RON", "READNOISE"),
-    "sky": ("SKY", "BACKGND", "SKYLEVEL"),
-    "saturation": ("SATURATE", "SATLEVEL"),
-}
-
-
-def header_noise(meta: dict[str, Any]) -> dict[str, float]:
-    """Noise parameters found in a FITS header (first matching keyword of :data:`NOISE_KEYWORDS`)."""
-    header = meta.get("header")
-    found: dict[str, float] = {}
-    if header is None:
-        return found
-    for name, keys in NOISE_KEYWORDS.items():
-        for key in keys:
-            if key in header and isinstance(header[key], (int, float)):
-                found[name] = float(header[key])
-                break
-    return found
-
-
-def rescale_wcs(header: Any, scale: float) -> list[str]:
-    """Update a FITS header's linear WCS in place for pixels ``scale`` times larger (``1/f`` to refine).
-
-    ``CRPIX' = (CRPIX - 0.5) / scale + 0.5`` keeps pixel edges aligned; ``CDELT`` and ``CD`` scale by
-    ``scale`` (a ``PC`` matrix is unitless and kept). SIP/TPV distortion terms are dropped with a
-    note, which is returned.
-    """
-    notes: list[str] = []
-    axes = int(header.get("WCSAXES", header.get("NAXIS", 2)) or 2)
-    for i in range(1, min(axes, 2) + 1):
-        if f"CRPIX{i}" in header:
-            header[f"CRPIX{i}"] = (header[f"CRPIX{i}"] - 0.5) / scale + 0.5
-        if f"CDELT{i}" in header:
-            header[f"CDELT{i}"] = header[f"CDELT{i}"] * scale
-        for j in range(1, 3):
-            if f"CD{i}_{j}" in header:
-                header[f"CD{i}_{j}"] = header[f"CD{i}_{j}"] * scale
-    distortion = [k for k in header if k.split("_")[0] in ("A", "B", "AP", "BP", "PV1", "PV2") and "_" in k]
-    distortion += [k for k in ("A_ORDER", "B_ORDER", "AP_ORDER", "BP_ORDER") if k in header]
-    if distortion:
-        for key in set(distortion):
-            header.remove(key, ignore_missing=True, remove_all=True)
-        for key in ("CTYPE1", "CTYPE2"):
-            if key in header:
-                header[key] = str(header[key]).replace("-SIP", "").replace("TPV", "TAN")
-        notes.append("restore: SIP/TPV distortion terms dropped when the pixel grid was rescaled")
-    return notes

@@ -22,7 +22,7 @@ Example:
     >>> from restore.degradations import Downsample, GaussianNoise
     >>> g = StyleGAN2Generator(8, 16, 1, {4: 8, 8: 8}); prior = Prior(g, {"resolution": 8, "channels": 3, "latent_dim": 16})
     >>> problem = Problem(prior, Downsample(2, "mean"), GaussianNoise(0.1))
-    >>> res = latent_search(problem, torch.zeros(1, 3, 4, 4), SearchConfig(steps=3, restarts=2, progress=False))
+    >>> res = latent_search(problem, torch.zeros(1, 3, 4, 4), SearchConfig(steps=3, restarts=2, refine_steps=0, progress=False))
     >>> res.images.shape, res.chi2.shape
     (torch.Size([2, 3, 8, 8]), torch.Size([2]))
 """
@@ -33,7 +33,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import torch
 from tqdm import tqdm
@@ -41,6 +40,7 @@ from tqdm import tqdm
 from .degradations.base import LinearOperator
 from .degradations.noise import Likelihood, valid_mask
 from .priors.base import Prior
+from .spec.search import LatentSpace, Objective, Schedule, SearchSpec
 
 PULSE_EPS = 2e-3
 PULSE_NOISE_LAYERS = 5
@@ -48,43 +48,27 @@ PULSE_NOISE_LAYERS = 5
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Resolved search settings (see :func:`config_from_spec` for presets)."""
+    """Resolved search settings; the defaults are the ``default`` preset (see :data:`restore.spec.PRESETS`)."""
 
-    latent: Literal["z", "w", "w+"] = "w+"
+    latent: LatentSpace = "w+"
     restarts: int = 4
-    steps: int = 200
-    lr: float = 0.1
-    schedule: str = "linear1cycledrop"
-    objective: Literal["nll", "pulse"] = "nll"
-    geocross: float = 0.0
+    steps: int = 300
+    lr: float = 0.3
+    schedule: Schedule = "linear1cycledrop"
+    objective: Objective = "nll"
+    geocross: float = 0.01
     latent_norm: float = 0.0
     noise_maps: bool = False
     early_stop: bool = True
-    refine_steps: int = 0
+    refine_steps: int = 100
     refine_radius: float = 0.1
     chi2_range: tuple[float, float] = (0.8, 1.2)
     progress: bool = True
 
 
-PRESETS: dict[str, dict[str, object]] = {
-    "default": {"latent": "w+", "restarts": 4, "steps": 300, "lr": 0.3, "schedule": "linear1cycledrop",
-                "objective": "nll", "geocross": 0.01, "noise_maps": False, "early_stop": True, "refine_steps": 100},
-    "fast": {"latent": "w+", "restarts": 2, "steps": 120, "lr": 0.3, "schedule": "linear1cycledrop",
-             "objective": "nll", "geocross": 0.01, "noise_maps": False, "early_stop": True, "refine_steps": 50},
-    "pulse": {"latent": "w+", "restarts": 1, "steps": 100, "lr": 0.4, "schedule": "linear1cycledrop",
-              "objective": "pulse", "geocross": 0.05, "noise_maps": True, "early_stop": False, "refine_steps": 0},
-}  # fmt: skip
-
-
-def config_from_spec(spec, progress: bool = True) -> SearchConfig:  # noqa: ANN001 - restore.spec.SearchSpec
-    """Fill a :class:`~restore.spec.SearchSpec`'s unset fields from its preset."""
-    values = dict(PRESETS[spec.preset])
-    for key in ("latent", "restarts", "steps", "lr", "schedule", "objective", "noise_maps", "early_stop", "refine_steps"):
-        if getattr(spec, key) is not None:
-            values[key] = getattr(spec, key)
-    if spec.penalties is not None:
-        values["geocross"], values["latent_norm"] = spec.penalties.geocross, spec.penalties.latent_norm
-    return SearchConfig(**values, chi2_range=tuple(spec.chi2_range), progress=progress)  # type: ignore[arg-type]
+def config_from_spec(spec: SearchSpec, progress: bool = True) -> SearchConfig:
+    """The settings a :class:`~restore.spec.SearchSpec` asks for: its preset, its explicit keys on top."""
+    return SearchConfig(**spec.resolved(), progress=progress)
 
 
 def lr_schedule(name: str, steps: int) -> Callable[[int], float]:
@@ -189,7 +173,7 @@ class _Best:
         return (self.chi2 >= self.lo) & (self.chi2 <= self.hi)
 
 
-class _Latents:
+class Latents:
     """The optimised variables of a parametrisation, their sphere projection, and rendering."""
 
     def __init__(self, prior: Prior, config: SearchConfig, n: int, gen: torch.Generator, device: torch.device) -> None:
@@ -243,7 +227,7 @@ class _Latents:
         return self.latent if self.space == "w+" else None
 
 
-def _objective(problem: Problem, config: SearchConfig, latents: _Latents, y: torch.Tensor, valid: torch.Tensor,
+def _objective(problem: Problem, config: SearchConfig, latents: Latents, y: torch.Tensor, valid: torch.Tensor,
                n_valid: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Objective per item, reduced chi-square per item, and the PULSE L2 (or NaN)."""
     mu = problem.observe(images)
@@ -283,7 +267,7 @@ def latent_search(
     valid = valid_mask(y, None if mask is None else mask.repeat_interleave(k, 0))
     n_valid = valid.flatten(1).sum(1).clamp_min(1)
     n = y.shape[0]
-    latents = _Latents(problem.prior, config, n, gen, y.device)
+    latents = Latents(problem.prior, config, n, gen, y.device)
     optimizer = torch.optim.Adam(latents.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config.schedule, config.steps))
     size = problem.prior.resolution

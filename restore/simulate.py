@@ -17,18 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .degradations import build_forward, build_likelihood
+from .degradations import build_forward, build_likelihood, resolve_noise
+from .domains import get_adapter
+from .domains.fits import noise_cards
 from .errors import RestoreError
+from .imageio import as_chw
 from .spec import PipelineSpec, load_recipe
-
-
-def _as_chw(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 2:
-        image = image[None]
-    if image.ndim != 3:
-        raise RestoreError(f"an image array must be (H, W) or (C, H, W), got shape {image.shape}")
-    return image
 
 
 def crop_to_factor(image: np.ndarray, factor: int, source: str = "input") -> np.ndarray:
@@ -49,11 +43,12 @@ def simulate(
     noise_header: dict[str, float] | None = None,
     source: str = "input",
 ) -> np.ndarray:
-    """Degrade a sharp ``(C, H, W)`` or ``(H, W)`` array: ``y ~ Noise(A(x))``, returning float32 ``(C, h, w)``."""
+    """Degrade a sharp ``(C, H, W)`` or ``(H, W)`` array: ``y ~ Noise(A(x))``, returning float32 ``(C, h, w)``.
+    ``from_header`` noise values come from ``noise_header``; ``estimate`` is an error (there is no observation)."""
     spec = spec if isinstance(spec, PipelineSpec) else load_recipe(spec)
-    x = crop_to_factor(_as_chw(image), spec.factor(), source)
     forward = build_forward(spec.forward)
-    likelihood = build_likelihood(spec.noise, noise_header)
+    x = crop_to_factor(as_chw(image, source, np.float64), forward.scale(), source)
+    likelihood = build_likelihood(spec.noise, resolve_noise(spec.noise, noise_header))
     generator = torch.Generator().manual_seed(spec.seed if seed is None else seed)
     with torch.no_grad():
         mu = forward(torch.from_numpy(x)[None])
@@ -65,18 +60,26 @@ def simulate_file(
     spec: PipelineSpec, input_path: str | Path, output_path: str | Path, seed: int | None = None, overwrite: bool = False
 ) -> Path:
     """Read a sharp image through the recipe's domain adapter, degrade it, and write the observation in
-    the input's format, dtype and flavour, with its metadata (WCS, pixel size, georeferencing) on the coarser grid."""
-    from .domains import get_adapter
-
+    the input's format, dtype and flavour, with its metadata (WCS, pixel size, georeferencing) on the coarser
+    grid and the noise values used (FITS: GAIN, RDNOISE, SKY, SIGMA, PEDESTAL cards; other formats: text
+    ``restore-noise-*``), so that a ``from_header`` recipe reads them back."""
     input_path, output_path = Path(input_path), Path(output_path)
     adapter = get_adapter(spec.domain)
     obs = adapter.read(input_path)
     try:
+        values = resolve_noise(spec.noise, obs.noise)
         observed = simulate(spec, obs.data, seed, obs.noise, source=str(input_path))
     except (ValueError, RestoreError) as err:
         message = err.message if isinstance(err, RestoreError) else str(err)
         raise RestoreError(message, source=input_path) from None
     text = {"restore-simulated": f"forward={[op.kind for op in spec.forward]} noise={spec.noise.kind}",
-            "restore-seed": str(spec.seed if seed is None else seed)}  # fmt: skip
-    adapter.write_image(output_path, observed, obs.meta, 1.0 / spec.factor(), text, overwrite=overwrite)
+            "restore-seed": str(spec.seed if seed is None else seed),
+            **{f"restore-noise-{k}": f"{v:.6g}" for k, v in values.items()}}
+    meta = dict(obs.meta)
+    if meta.get("header") is not None:
+        meta["header"] = meta["header"].copy()
+        for key, value, comment in noise_cards(values):
+            meta["header"][key] = (value, comment)
+    adapter.write_image(output_path, observed, meta, 1.0 / build_forward(spec.forward).scale(), text,
+                        overwrite=overwrite)
     return output_path

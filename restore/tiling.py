@@ -1,4 +1,5 @@
-"""Overlapping tiles for observations larger than the prior's field, and seamless blending.
+"""Overlapping tiles for observations larger than the prior's field, and the accumulators that blend
+restorations on the sharp grid: :class:`Blender` (tiles) and :class:`Paster` (placed cutouts).
 
 Tiles are cut on the observed grid (``tile`` observed pixels, overlapping by ``overlap``); their
 restorations (``factor`` times larger) are blended on the sharp grid with a raised-cosine window,
@@ -11,7 +12,7 @@ reaches them, so memory holds a band of the output, not the frame.
 Example:
     >>> tile_origins(100, 32, 8)
     [0, 24, 48, 68]
-    >>> blend_window(4).shape
+    >>> cosine_window(4).shape
     torch.Size([4, 4])
 """
 
@@ -23,6 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from .degradations.warp import warp
+from .geometry import placed_corners, shifted
+
 
 def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets covering ``[0, length)`` with tiles of ``tile`` overlapping by at least ``overlap``."""
@@ -33,9 +37,13 @@ def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
     return starts + [length - tile]
 
 
-def blend_window(size: int, floor: float = 1e-3) -> torch.Tensor:
-    """2-D raised-cosine (``sin^2``) window of ``size x size``, at least ``floor`` everywhere."""
-    ramp = torch.sin(math.pi * (torch.arange(size, dtype=torch.float64) + 0.5) / size) ** 2
+def cosine_window(size: int, feather: float = 0.5, floor: float = 0.0) -> torch.Tensor:
+    """``size x size`` window: 1 inside, a raised-cosine (``sin^2``) ramp over the outer ``feather`` of each
+    side (``0.5``: the whole tile is one ramp), at least ``floor`` everywhere."""
+    width = max(1, round(feather * size)) if feather < 0.5 else size / 2
+    i = torch.arange(size, dtype=torch.float64)
+    edge = torch.minimum(i, size - 1 - i) + 0.5
+    ramp = torch.sin(0.5 * math.pi * (edge / width).clamp(max=1.0)) ** 2
     return torch.outer(ramp, ramp).clamp_min(floor)
 
 
@@ -112,7 +120,7 @@ class Blender(Band):
     def __init__(self, shape: tuple[int, ...], factor: int, size: int) -> None:
         super().__init__(shape)
         self.factor = factor
-        self.window = blend_window(size).float()
+        self.window = cosine_window(size, floor=1e-3).float()
 
     def add(self, tile: Tile, image: torch.Tensor, planes: list[int]) -> None:
         """Add ``image`` ``(..., len(planes), size, size)``, the restoration of ``tile`` in ``planes``."""
@@ -121,6 +129,42 @@ class Blender(Band):
         weight = self.window[:hh, :ww]  # a clipped tile is the only one along that axis: any positive weight
         self.accumulate(tile.top * f, tile.left * f, weight * image[..., :hh, :ww].float(), weight, planes)
 
-    def take(self, upto: int) -> torch.Tensor:
+    def take(self, upto: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``[top, upto)`` blended, and their summed weight."""
         num, den = self.release(upto)
-        return num / den
+        return num / den, den
+
+
+class Paster(Band):
+    """Paste restored cutouts on the sharp grid ``(..., C, H, W)``: each one warped back with its window as
+    weight. Cutouts added in order of their top rows; ``take(upto)`` gives the rows so far and their coverage."""
+
+    def __init__(self, shape: tuple[int, ...], window: torch.Tensor) -> None:
+        super().__init__(shape)
+        self.window = window
+
+    def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int]) -> None:
+        """Add ``image`` ``(..., len(planes), R, R)`` whose pixel ``p`` lands at ``fine_from_tile @ p``."""
+        size = image.shape[-1]
+        x0, y0, x1, y1 = self.box(fine_from_tile, size)
+        if x1 <= x0 or y1 <= y0:
+            return
+        local = shifted(fine_from_tile, x0, y0)
+        lead = image.shape[:-3]
+        stack = torch.cat([image.reshape(-1, size, size).float(), self.window[None].float()])[None]
+        warped = warp(stack, local[:2].float(), (y1 - y0, x1 - x0))[0]
+        weight = warped[-1]
+        values = warped[:-1].reshape(*lead, len(planes), y1 - y0, x1 - x0)
+        self.accumulate(y0, x0, weight * values, weight, planes)
+
+    def box(self, fine_from_tile: torch.Tensor, size: int) -> tuple[int, int, int, int]:
+        """Sharp-grid ``(x0, y0, x1, y1)`` (clipped to the frame) that a placed ``size``-pixel cutout touches."""
+        xy = placed_corners(fine_from_tile, size)
+        x0, y0 = max(0, math.floor(float(xy[:, 0].min()))), max(0, math.floor(float(xy[:, 1].min())))
+        x1, y1 = min(self.width, math.ceil(float(xy[:, 0].max())) + 1), min(self.height, math.ceil(float(xy[:, 1].max())) + 1)
+        return x0, y0, x1, y1
+
+    def take(self, upto: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``[top, upto)`` blended (NaN where nothing was pasted), and their coverage (summed weight)."""
+        num, den = self.release(upto)
+        return (num / den).masked_fill(den <= 0, float("nan")), den

@@ -100,7 +100,7 @@ def test_each_shipped_recipe_runs_on_its_embedded_sample(recipe: Path, tmp_path:
     observed, restored = adapter.read(spec.input), adapter.read(written[0])
     assert restored.data.shape == (observed.data.shape[0], *(4 * s for s in observed.data.shape[1:]))
     truth = adapter.read(spec.input.with_name(spec.input.name.replace("_observed", "_sharp"))).data
-    plain = restore.Pipeline(spec, progress=False).upsample(observed)
+    plain = restore.Pipeline(spec, progress=False).plain(observed)
     norm = adapter.normalisation(observed)
     err = lambda a: float(((norm.forward(torch.from_numpy(a)) - norm.forward(torch.from_numpy(truth))) ** 2).mean())  # noqa: E731
     assert err(restored.data) < 1.5 * err(plain)

@@ -10,8 +10,8 @@ from torch.nn import functional as F
 
 from restore.degradations import Blur, Downsample, GaussianNoise
 from restore.priors import DCGANGenerator, Prior, StyleGAN2Generator
+from restore.spec import PRESETS
 from restore.search import (
-    PRESETS,
     Problem,
     SearchConfig,
     geocross,
@@ -52,7 +52,7 @@ def test_search_recovers_a_known_truth(make_prior) -> None:  # noqa: ANN001
     sigma = 0.1 * float(truth.std())
     likelihood = GaussianNoise(sigma)
     y = likelihood.sample(forward(truth), torch.Generator().manual_seed(0))
-    config = SearchConfig(latent="z", restarts=4, steps=500, lr=0.3, progress=False)
+    config = SearchConfig(refine_steps=0, latent="z", restarts=4, steps=500, lr=0.3, progress=False)
     res = latent_search(Problem(prior, forward, likelihood), y, config, seed=0)
     restored = res.images[res.consistent].mean(0, keepdim=True)
     bicubic = F.interpolate(y, scale_factor=4, mode="bicubic", align_corners=False)
@@ -67,10 +67,10 @@ def test_sphere_projection_keeps_norms_at_their_initial_value() -> None:
     forward, likelihood = Downsample(4, "mean"), GaussianNoise(0.1)
     y = torch.randn(1, 3, 8, 8)
     for space, radius in (("w+", math.sqrt(32)), ("w", math.sqrt(32)), ("z", math.sqrt(32))):
-        config = SearchConfig(latent=space, restarts=2, steps=3, lr=0.5, noise_maps=True, progress=False, early_stop=False)
-        from restore.search import _Latents
+        config = SearchConfig(refine_steps=0, latent=space, restarts=2, steps=3, lr=0.5, noise_maps=True, progress=False, early_stop=False)
+        from restore.search import Latents  # the latent parametrisation, public
 
-        lat = _Latents(prior, config, 2, torch.Generator().manual_seed(0), torch.device("cpu"))
+        lat = Latents(prior, config, 2, torch.Generator().manual_seed(0), torch.device("cpu"))
         norms0 = lat.latent.detach().norm(dim=-1)
         assert torch.allclose(norms0, torch.full_like(norms0, radius), atol=1e-5)
         opt = torch.optim.Adam(lat.parameters(), lr=0.5)
@@ -137,7 +137,7 @@ def test_best_iterate_rule_returns_the_lowest_objective_not_the_last() -> None:
         y = likelihood.sample(forward(prior.generate(prior.sample_latent(1, torch.Generator().manual_seed(9)))),
                               torch.Generator().manual_seed(1))  # fmt: skip
     # unreachable consistency range and a wild fixed learning rate: the objective goes up and down
-    config = SearchConfig(latent="z", restarts=3, steps=40, lr=2.0, schedule="fixed", chi2_range=(1e-9, 2e-9),
+    config = SearchConfig(refine_steps=0, latent="z", restarts=3, steps=40, lr=2.0, schedule="fixed", chi2_range=(1e-9, 2e-9),
                           progress=False)  # fmt: skip
     problem = Problem(prior, forward, likelihood)
     res = latent_search(problem, y, config, seed=0)
@@ -155,7 +155,7 @@ def test_search_stops_at_the_first_consistent_iterate() -> None:
     prior = tiny_dcgan()
     forward, likelihood = Downsample(4, "mean"), GaussianNoise(0.05)
     y = torch.zeros(2, 3, 8, 8)
-    config = SearchConfig(latent="z", restarts=2, steps=50, chi2_range=(0.0, 1e12), progress=False)
+    config = SearchConfig(refine_steps=0, latent="z", restarts=2, steps=50, chi2_range=(0.0, 1e12), progress=False)
     res = latent_search(Problem(prior, forward, likelihood), y, config, seed=0)
     assert res.steps_run == 1 and bool(res.consistent.all()) and torch.equal(res.steps, torch.zeros(4, dtype=torch.long))
 
@@ -174,7 +174,7 @@ def test_runs_are_repeatable_with_a_seed() -> None:
     prior = tiny_stylegan()
     forward, likelihood = Downsample(4, "bicubic"), GaussianNoise(0.1)
     y = torch.randn(1, 3, 8, 8)
-    config = SearchConfig(restarts=2, steps=5, progress=False, early_stop=False)
+    config = SearchConfig(refine_steps=0, restarts=2, steps=5, progress=False, early_stop=False)
     a = latent_search(Problem(prior, forward, likelihood), y, config, seed=4)
     b = latent_search(Problem(prior, forward, likelihood), y, config, seed=4)
     c = latent_search(Problem(prior, forward, likelihood), y, config, seed=5)
@@ -211,7 +211,7 @@ def test_second_stage_lowers_the_data_misfit_within_its_ball() -> None:
     prior = tiny_dcgan()
     forward, likelihood = Downsample(4, "mean"), GaussianNoise(0.02)
     y = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1  # not in the prior's range
-    base = SearchConfig(latent="z", restarts=2, steps=20, progress=False)
+    base = SearchConfig(refine_steps=0, latent="z", restarts=2, steps=20, progress=False)
     first = latent_search(Problem(prior, forward, likelihood), y, base, seed=0)
     refined = latent_search(Problem(prior, forward, likelihood), y, SearchConfig(**{**base.__dict__, "refine_steps": 30}), seed=0)
     assert bool((refined.chi2 <= first.chi2 + 1e-6).all()) and bool((refined.chi2 < first.chi2).any())

@@ -13,3 +13,15 @@ def check_bchw(x: torch.Tensor, name: str = "input") -> None:
         raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got {x.dtype}")
+
+
+def check_choice(value: object, choices: tuple, name: str) -> None:
+    """Raise a clear ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def check_factor(factor: object) -> None:
+    """Raise a clear ``ValueError`` unless ``factor`` is a positive integer."""
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+        raise ValueError(f"factor must be a positive integer, got {factor!r}")

@@ -10,6 +10,8 @@ Example:
     >>> A = Downsample(2, "sum") * Blur.gaussian(1.5)
     >>> A(torch.ones(1, 1, 8, 8)).shape
     torch.Size([1, 1, 4, 4])
+    >>> A.scale(), round(A.flat_gain(), 6), A.reach() >= 2
+    (2, 4.0, True)
 """
 
 from __future__ import annotations
@@ -33,8 +35,35 @@ class LinearOperator(nn.Module):
         return height, width
 
     def scale(self) -> int:
-        """How many sharp-grid pixels one observed pixel spans along each axis."""
+        """How many sharp-grid pixels one observed pixel spans along each axis (the factor)."""
         return 1
+
+    def flat_gain(self, size: int = 64) -> float:
+        """The response to a flat image of ones, away from borders: ``f^2`` for sum binning, 1 for a mean."""
+        n = max(size, 8 * self.scale())
+        p = next(iter(self.buffers()), torch.zeros(()))
+        with torch.no_grad():
+            out = self(torch.ones(1, 1, n, n, dtype=p.dtype if p.is_floating_point() else torch.float32, device=p.device))
+        return float(out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2])
+
+    def reach(self, limit: int = 4096) -> int:
+        """Sharp rows beyond its own block that an observed row depends on, rounded up to whole blocks: a
+        horizontal line is moved through the operator on a canvas large enough not to feel its edges;
+        responses below a millionth of the peak (FFT rounding) do not count."""
+        factor = self.scale()
+        p = next(iter(self.buffers()), torch.zeros(()))
+        size = 16 * factor
+        while size <= limit:
+            x = torch.zeros(1, 1, size, size, device=p.device)
+            block = size // factor // 2
+            x[..., block * factor, :] = 1.0
+            with torch.no_grad():
+                response = self(x)[0, 0].abs().amax(1)
+            touched = torch.nonzero(response > 1e-6 * response.max()).flatten().tolist()
+            if touched and touched[0] > 0 and touched[-1] < size // factor - 1:
+                return (max(block - touched[0], touched[-1] - block) + 1) * factor
+            size *= 2
+        raise ValueError(f"the forward model reaches further than {limit} pixels")
 
     def __mul__(self, other: "LinearOperator") -> "Compose":
         return Compose([other, self])

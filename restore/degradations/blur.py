@@ -5,7 +5,9 @@ physics says. Borders are padded (``"reflect"`` by default, ``"constant"`` for z
 has the input's size.
 
 Example:
-    >>> import torch
+    >>> from typing import get_args
+
+import torch
     >>> from restore.degradations.psf import gaussian_psf
     >>> y = blur(torch.rand(2, 3, 16, 16), gaussian_psf(2.0))
     >>> y.shape
@@ -15,17 +17,19 @@ Example:
 from __future__ import annotations
 
 import warnings
+from typing import get_args
 
 import kornia
 import torch
 from torch.nn import functional as F
 
-from ._checks import check_bchw
+from ..spec.forward import Border
+from ._checks import check_bchw, check_choice
 from .base import LinearOperator, pad_adjoint
 from .psf import airy_psf, gaussian_psf, moffat_psf
 
 FFT_THRESHOLD = 15  # kernels wider than this use FFT convolution
-BORDERS = ("reflect", "constant", "replicate", "circular")
+BORDERS = get_args(Border)
 
 
 def fit_kernel(kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -60,8 +64,7 @@ def _check(x: torch.Tensor, kernel: torch.Tensor, border: str) -> None:
     check_bchw(x)
     if kernel.ndim != 2:
         raise ValueError(f"kernel must have shape (kH, kW), got {tuple(kernel.shape)}")
-    if border not in BORDERS:
-        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+    check_choice(border, BORDERS, "border")
 
 
 def blur(x: torch.Tensor, kernel: torch.Tensor, border: str = "reflect") -> torch.Tensor:
@@ -81,7 +84,7 @@ def blur_adjoint(y: torch.Tensor, kernel: torch.Tensor, border: str = "reflect")
 
 
 class Blur(LinearOperator):
-    """Module twin of :func:`blur`; the kernel is a buffer, or a function of trainable PSF widths.
+    """Module twin of :func:`blur`; the kernel is a (fixed, detached) buffer.
 
     Example:
         >>> import torch
@@ -91,10 +94,13 @@ class Blur(LinearOperator):
 
     def __init__(self, kernel: torch.Tensor, border: str = "reflect") -> None:
         super().__init__()
-        if border not in BORDERS:
-            raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+        check_choice(border, BORDERS, "border")
         self.register_buffer("kernel", kernel.detach().clone())
         self.border = border
+
+    def extra_repr(self) -> str:
+        k = self.kernel
+        return f"kernel={tuple(k.shape)}, sum={float(k.sum()):.4g}, border={self.border!r}"
 
     @classmethod
     def gaussian(cls, fwhm: float, size: int | None = None, border: str = "reflect") -> "Blur":

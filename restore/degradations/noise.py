@@ -14,8 +14,11 @@ nodata, saturated) are left out of all three.
   variance ``(mu + sky) / gain + (read_noise / gain)^2`` in data units, accurate above a few
   electrons per pixel.
 
-``sky`` is a constant background (data units) added to the model: observations include it, the
-restored scene does not.
+``sky`` is a constant photon background (data units) added to the model: observations include it
+and its shot noise, the restored scene does not. ``offset`` (bias, pedestal) is a noise-free constant
+the detector adds: observed, but neither signal nor noise. :attr:`Likelihood.background` is their
+sum, what the observation reads where the scene is dark. :func:`estimate_sigma` measures the noise of
+an observation from the data itself (robust, from a high-pass residual).
 
 Example:
     >>> import torch
@@ -57,8 +60,13 @@ class Likelihood(nn.Module):
         raise NotImplementedError  # pragma: no cover - abstract
 
     def mean(self, mu: torch.Tensor) -> torch.Tensor:
-        """Expected observation for the model ``mu`` (adds the sky where there is one)."""
-        return mu
+        """Expected observation for the model ``mu`` (adds the background where there is one)."""
+        return mu + self.background
+
+    @property
+    def background(self) -> float:
+        """What the observation reads where the scene is zero (sky plus offset; 0 for plain Gaussian noise)."""
+        return 0.0
 
     def chi(self, y: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-pixel normalised residual ``(y - E[y]) / sd``; NaN where masked."""
@@ -111,21 +119,31 @@ class GaussianNoise(Likelihood):
         noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         return mu + self.sigma.to(mu) * noise
 
+    def extra_repr(self) -> str:
+        s = self.sigma
+        return f"sigma={float(s):.4g}" if s.numel() == 1 else f"sigma=map{tuple(s.shape)}"
+
 
 class _CountingNoise(Likelihood):
-    def __init__(self, gain: float, sky: float = 0.0) -> None:
+    def __init__(self, gain: float, sky: float = 0.0, offset: float = 0.0) -> None:
         super().__init__()
-        if gain <= 0:
-            raise ValueError(f"gain must be > 0, got {gain}")
-        if sky < 0:
-            raise ValueError(f"sky must be >= 0, got {sky}")
-        self.gain, self.sky = float(gain), float(sky)
+        if not math.isfinite(gain) or gain <= 0:
+            raise ValueError(f"gain must be finite and > 0, got {gain}")
+        if not math.isfinite(sky) or sky < 0:
+            raise ValueError(f"sky must be finite and >= 0, got {sky}")
+        if not math.isfinite(offset):
+            raise ValueError(f"offset must be finite, got {offset}")
+        self.gain, self.sky, self.offset = float(gain), float(sky), float(offset)
 
-    def mean(self, mu: torch.Tensor) -> torch.Tensor:
-        return mu + self.sky
+    @property
+    def background(self) -> float:
+        return self.sky + self.offset
 
     def _electrons(self, mu: torch.Tensor) -> torch.Tensor:
-        return (self.gain * self.mean(mu)).clamp_min(1e-6)
+        return (self.gain * (mu + self.sky)).clamp_min(1e-6)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k):.4g}" for k in ("gain", "read_noise", "sky", "offset") if hasattr(self, k))
 
     def _draw_counts(self, mu: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return torch.poisson(self._electrons(mu).detach(), generator=generator)
@@ -145,11 +163,11 @@ class PoissonNoise(_CountingNoise):
 
     def pixel_nll(self, y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         lam = self._electrons(mu)
-        k = (y * self.gain).clamp_min(0)
+        k = ((y - self.offset) * self.gain).clamp_min(0)
         return lam - k * torch.log(lam) + torch.lgamma(k + 1)
 
     def sample(self, mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self._draw_counts(mu, generator) / self.gain
+        return self._draw_counts(mu, generator) / self.gain + self.offset
 
 
 class PoissonGaussianNoise(_CountingNoise):
@@ -161,10 +179,10 @@ class PoissonGaussianNoise(_CountingNoise):
         8.0
     """
 
-    def __init__(self, gain: float, read_noise: float, sky: float = 0.0) -> None:
-        super().__init__(gain, sky)
-        if read_noise < 0:
-            raise ValueError(f"read_noise must be >= 0, got {read_noise}")
+    def __init__(self, gain: float, read_noise: float, sky: float = 0.0, offset: float = 0.0) -> None:
+        super().__init__(gain, sky, offset)
+        if not math.isfinite(read_noise) or read_noise < 0:
+            raise ValueError(f"read_noise must be finite and >= 0, got {read_noise}")
         self.read_noise = float(read_noise)
 
     def variance(self, mu: torch.Tensor) -> torch.Tensor:
@@ -177,4 +195,33 @@ class PoissonGaussianNoise(_CountingNoise):
     def sample(self, mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         counts = self._draw_counts(mu, generator)
         read = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device) * self.read_noise
-        return (counts + read) / self.gain
+        return (counts + read) / self.gain + self.offset
+
+
+def estimate_sigma(data: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Robust standard deviation of the noise of an image ``(..., H, W)``: the median absolute deviation of
+    its residual under the 3x3 second-difference kernel ``[1,-2,1] x [1,-2,1]`` (blind to planes and slow
+    gradients; its norm is 6), over residuals whose nine pixels are all valid. Raises ``ValueError`` when it
+    cannot be measured (fewer than 16 such residuals, or none above zero).
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(256, 256, generator=torch.Generator().manual_seed(0)) * 3 + torch.linspace(0, 50, 256)
+        >>> round(estimate_sigma(x), 1)
+        3.0
+    """
+    x = data.reshape(-1, 1, *data.shape[-2:]).double()
+    valid = torch.isfinite(x)
+    if mask is not None:
+        valid &= mask.reshape(x.shape).to(torch.bool)
+    k1 = torch.tensor([1.0, -2.0, 1.0], dtype=torch.float64)
+    kernel = torch.outer(k1, k1)[None, None]
+    resid = torch.nn.functional.conv2d(torch.where(valid, x, 0.0), kernel)
+    full = -torch.nn.functional.max_pool2d(-valid.double(), 3, stride=1) > 0.5
+    r = resid[full]
+    if r.numel() < 16:
+        raise ValueError(f"too few valid pixels to measure the noise ({r.numel()} 3x3 neighbourhoods)")
+    sigma = 1.4826 * float((r - r.median()).abs().median()) / 6.0
+    if not sigma > 0:
+        raise ValueError("the data shows no measurable noise (flat or quantised to one value)")
+    return sigma

@@ -17,16 +17,17 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
 
 import torch
 from torch.nn import functional as F
 
-from ._checks import check_bchw
+from ..spec.forward import DownsampleMethod
+from ._checks import check_bchw, check_choice, check_factor
 from .base import LinearOperator, pad_adjoint
 
-Method = Literal["bicubic", "sum", "mean"]
-METHODS = ("bicubic", "sum", "mean")
+Method = DownsampleMethod
+METHODS = get_args(DownsampleMethod)
 
 
 def keys_cubic(x: torch.Tensor, a: float = -0.5) -> torch.Tensor:
@@ -52,10 +53,8 @@ def _bicubic_pads(factor: int) -> tuple[int, int]:
 
 def _check(x: torch.Tensor, factor: int, method: str, divisible: bool = True) -> None:
     check_bchw(x)
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_factor(factor)
+    check_choice(method, METHODS, "method")
     h, w = x.shape[-2:]
     if divisible and (h % factor or w % factor):
         raise ValueError(f"image size {h}x{w} is not divisible by the factor {factor}")
@@ -121,10 +120,8 @@ class Downsample(LinearOperator):
 
     def __init__(self, factor: int, method: Method = "bicubic", border: str = "reflect") -> None:
         super().__init__()
-        if not isinstance(factor, int) or factor < 1:
-            raise ValueError(f"factor must be a positive integer, got {factor!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_factor(factor)
+        check_choice(method, METHODS, "method")
         self.factor, self.method, self.border = factor, method, border
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,3 +135,6 @@ class Downsample(LinearOperator):
 
     def scale(self) -> int:
         return self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}, method={self.method!r}, border={self.border!r}"

@@ -22,12 +22,12 @@ import torch
 from kornia.filters import gaussian_blur2d
 from kornia.geometry.transform import warp_affine
 
+from ._checks import check_bchw
 from .base import LinearOperator
 
 
 def _check(x: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
-    if x.ndim != 4:
-        raise ValueError(f"expected images (B, C, H, W), got shape {tuple(x.shape)}")
+    check_bchw(x)
     m = matrices.reshape(-1, 2, 3).to(x)
     if m.shape[0] not in (1, x.shape[0]):
         raise ValueError(f"{m.shape[0]} affine matrices for a batch of {x.shape[0]}: give 1 or one per image")
@@ -76,3 +76,6 @@ class Warp(LinearOperator):
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return self.out_size  # type: ignore[return-value]
+
+    def extra_repr(self) -> str:
+        return f"matrices={tuple(self.matrices.shape)}, in_size={self.in_size}, out_size={self.out_size}"

@@ -1,12 +1,14 @@
 """Domain adapters: reading, normalising and writing each kind of scientific or photographic file."""
 
-from .astronomy import AstronomyAdapter
-from .base import DomainAdapter, Linear, LinearAdapter, Observation, adapter_classes, get_adapter
+from .astronomy import Asinh, AstronomyAdapter
+from .base import DomainAdapter, LinearAdapter, LinearScale, Normalisation, Observation, percentile_scale
 from .faces import FacesAdapter
 from .microscopy import MicroscopyAdapter
+from .registry import BUILTIN_ADAPTERS, adapter_classes, get_adapter
 from .satellite import SatelliteAdapter
 
 __all__ = [
-    "AstronomyAdapter", "DomainAdapter", "FacesAdapter", "Linear", "LinearAdapter", "MicroscopyAdapter",
-    "Observation", "SatelliteAdapter", "adapter_classes", "get_adapter",
-]  # fmt: skip
+    "BUILTIN_ADAPTERS", "Asinh", "AstronomyAdapter", "DomainAdapter", "FacesAdapter", "LinearAdapter", "LinearScale",
+    "MicroscopyAdapter", "Normalisation", "Observation", "SatelliteAdapter", "adapter_classes", "get_adapter",
+    "percentile_scale",
+]

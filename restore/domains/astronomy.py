@@ -2,10 +2,13 @@
 
 Reading picks the image HDU (``hdu`` or the first with 2-D data), applies BSCALE/BZERO, masks BLANK,
 NaN and saturated pixels, and takes noise parameters from the header (first match of
-:data:`restore.imageio.NOISE_KEYWORDS`: GAIN/EGAIN/CCDGAIN, RDNOISE/READNOIS/RON/READNOISE,
+:data:`restore.domains.fits.NOISE_KEYWORDS`: GAIN/EGAIN/CCDGAIN, RDNOISE/READNOIS/RON/READNOISE,
 SKY/BACKGND/SKYLEVEL, SATURATE/SATLEVEL). PNG/TIFF cutouts (e.g. stretched survey composites) are
-read as luminance in stretch space and un-stretched, so a prior trained on them learns in the same
-normalised space as FITS restoration uses.
+read as luminance in stretch space and un-stretched with the nominal stretch (softening 1, white
+1000), so a prior trained on them learns in the same normalised space as FITS restoration uses.
+Unset stretch values follow the data: ``softening`` is the noise level (robust, from a high-pass
+residual) and ``white`` the 99.9th percentile above the median sky, both in the scene's units (the
+observation divided by the forward model's flat gain); the values used are in the report.
 
 Writing puts the restored image in the primary HDU and the spread (``SPREAD``) and chi map
 (``CHI``, on the observation's grid with its original WCS) in named extensions of one file. The WCS
@@ -15,7 +18,9 @@ of the forward model is stated (``FLUXCONV``).
 
 Example:
     >>> import torch
-    >>> norm = AstronomyAdapter(stretch={"softening": 2.0, "white": 500.0}).normalisation(None)
+    >>> from restore.spec import AstronomyDomainSpec
+    >>> spec = AstronomyDomainSpec(stretch={"softening": 2.0, "white": 500.0})
+    >>> norm = AstronomyAdapter(spec).normalisation(None)
     >>> x = torch.tensor([-3.0, 0.0, 10.0, 500.0], dtype=torch.float64)
     >>> torch.allclose(norm.inverse(norm.forward(x)), x), norm.forward(torch.tensor(500.0)).item()
     (True, 1.0)
@@ -31,13 +36,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..cutouts import Cutout
-from ..imageio import atomic_write, file_kind, header_noise, read_array, rescale_wcs, write_fits
+from ..degradations.noise import estimate_sigma
+from ..geometry import Cutout
+from ..imageio import atomic_write, clean_header, file_kind, read_array, write_fits
+from ..spec import AstronomyDomainSpec, ObjectsLayoutSpec
 from .base import DomainAdapter, Observation
+from .fits import header_noise, rescale_wcs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import Restoration
-    from ..spec import ObjectsLayoutSpec
+    from ..restoration import Restoration
 
 
 @dataclass(frozen=True)
@@ -60,39 +67,58 @@ class Asinh:
     def for_planes(self, planes: torch.Tensor) -> "Asinh":
         return self
 
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "asinh", "softening": self.softening, "white": self.white}
+
+
+NOMINAL = Asinh(1.0, 1000.0)
+"""The stretch of PNG/TIFF survey cutouts (the galaxies prior's training images)."""
+
 
 class AstronomyAdapter(DomainAdapter):
     kind = "astronomy"
+    spec_class = AstronomyDomainSpec
 
-    def __init__(self, hdu: int | None = None, stretch: dict[str, Any] | None = None,
-                 saturation: float | None = None) -> None:  # fmt: skip
-        stretch = {k: v for k, v in (stretch or {}).items() if k != "kind"}
-        self.hdu, self.saturation = hdu, saturation
-        self.stretch = Asinh(float(stretch.get("softening", 1.0)), float(stretch.get("white", 1000.0)))
-
-    def normalisation(self, obs: Observation | None) -> Asinh:
-        return self.stretch
+    def normalisation(self, obs: Observation | None, gain: float = 1.0) -> Asinh:
+        """The asinh stretch; unset values from ``obs`` (``gain``: observed value per unit of the scene)."""
+        stretch = self.spec.stretch  # type: ignore[attr-defined]
+        softening, white = stretch.softening, stretch.white
+        if (softening is None or white is None) and obs is not None:
+            values = obs.data[obs.mask & np.isfinite(obs.data)]
+            if values.size:
+                sky = float(np.median(values))
+                if softening is None:
+                    try:
+                        softening = estimate_sigma(torch.from_numpy(obs.data), torch.from_numpy(obs.mask)) / gain
+                    except ValueError:
+                        softening = None
+                if white is None:
+                    white = float(np.percentile(values - sky, 99.9)) / gain
+        softening = softening if softening and softening > 0 else NOMINAL.softening
+        white = max(white if white and white > 0 else NOMINAL.white, 10 * softening)
+        return Asinh(float(softening), float(white))
 
     def read(self, path: str | Path) -> Observation:
         path = Path(path)
         if file_kind(path) != "fits":
             data, meta = read_array(path)
             luminance = data[:3].mean(axis=0, keepdims=True) / 255.0 * 2 - 1  # stretch space -> prior range
-            flux = self.stretch.inverse(torch.from_numpy(luminance).double()).float().numpy()
+            flux = NOMINAL.inverse(torch.from_numpy(luminance).double()).float().numpy()
             return Observation(data=flux, mask=np.isfinite(flux), meta=meta, source=str(path))
-        data, meta = read_array(path, hdu=self.hdu)
+        data, meta = read_array(path, hdu=self.spec.hdu)  # type: ignore[attr-defined]
         header = meta["header"]
         mask = np.isfinite(data)
         if "BLANK" in header and "BSCALE" not in header and "BZERO" not in header:
             mask &= data != float(header["BLANK"])
         noise = header_noise(meta)
-        saturation = self.saturation if self.saturation is not None else noise.get("saturation")
+        saturation = self.spec.saturation  # type: ignore[attr-defined]
+        saturation = saturation if saturation is not None else noise.get("saturation")
         if saturation is not None:
             mask &= ~(data >= saturation)
         data = np.where(mask, data, np.nan).astype(np.float32)
         return Observation(data=data, mask=mask, noise=noise, meta=meta, source=str(path))
 
-    def detect(self, obs: Observation, factor: int, tile: int, layout: "ObjectsLayoutSpec") -> list[Cutout]:
+    def detect(self, obs: Observation, factor: int, tile: int, layout: ObjectsLayoutSpec) -> list[Cutout]:
         """Sources in a frame: the image smoothed with a 1-pixel Gaussian, thresholded at
         ``layout.threshold`` robust standard deviations (median absolute deviation) above the median
         sky, connected pixels grouped (``scipy.ndimage``); each source of at least 5 pixels becomes a
@@ -130,22 +156,20 @@ class AstronomyAdapter(DomainAdapter):
         return {"restored": directory / f"{stem}.restored{suffix}"}
 
     def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
-                          overwrite: bool = False) -> None:  # fmt: skip
+                          overwrite: bool = False) -> None:
         from astropy.io import fits
 
         if file_kind(paths["restored"]) != "fits":
             spread = paths["restored"].with_name(paths["restored"].name.replace(".restored", ".spread"))
             meta = {**res.meta, "dtype": "float32"}
-            self.write_image(paths["restored"], res.image, meta, res.provenance["factor"], text, overwrite)
-            self.write_image(spread, res.std, meta, res.provenance["factor"], text, overwrite)
+            self.write_image(paths["restored"], res.image, meta, res.factor, text, overwrite)
+            self.write_image(spread, res.std, meta, res.factor, text, overwrite)
             return
         original = res.meta.get("header") if res.meta.get("header") is not None else fits.Header()
-        header = original.copy()
-        for key in ("BSCALE", "BZERO", "BLANK", "EXTNAME", "EXTVER", "XTENSION", "PCOUNT", "GCOUNT"):
-            header.remove(key, ignore_missing=True, remove_all=True)
-        f = res.provenance["factor"]
+        header = clean_header(original, ("EXTNAME", "EXTVER", "XTENSION", "PCOUNT", "GCOUNT"))
+        f = res.factor
         notes = rescale_wcs(header, 1.0 / f)
-        method = res.provenance.get("flux_convention", "unspecified")
+        method = res.flux_convention
         header["RESTGEN"] = (True, "restore: sub-resolution detail invented")
         header["RESTFACT"] = (f, "restored grid is this many times finer")
         header["RESTCHI2"] = (float(res.chi2), "reduced chi-square vs the observation")
@@ -153,9 +177,7 @@ class AstronomyAdapter(DomainAdapter):
         for line in [*notes, *(f"{k}: {v}" for k, v in text.items())]:
             header.add_history(line[:70])
         spread_header = fits.Header([("EXTNAME", "SPREAD"), ("BUNIT", header.get("BUNIT", ""))])
-        chi_header = original.copy()
-        for key in ("BSCALE", "BZERO", "BLANK", "BUNIT", "EXTNAME", "EXTVER"):
-            chi_header.remove(key, ignore_missing=True, remove_all=True)
+        chi_header = clean_header(original, ("BUNIT", "EXTNAME", "EXTVER"))
         chi_header["EXTNAME"] = "CHI"
         hdus = [(header, res.image), (spread_header, res.std), (chi_header, res.chi_map)]
         atomic_write(paths["restored"], lambda tmp: write_fits(tmp, hdus), overwrite=overwrite)

@@ -3,13 +3,17 @@ and back (exactly invertible, differentiable), and write results with their meta
 
 An observation holds one or more *planes* (``C`` of ``(C, H, W)``): colour channels for an RGB
 prior, or independent planes (Z/T/channels of a microscopy stack, bands of a scene) that a
-single-channel prior restores one by one, batched. Adapters register under the entry-point group
-``restore.domains`` (``name = "package.module:AdapterClass"``); :func:`get_adapter` finds them by
-the recipe's ``domain.kind``.
+single-channel prior restores one by one, batched. An adapter is built from its spec (``spec_class``);
+:func:`restore.domains.get_adapter` finds it by the recipe's ``domain.kind``.
+
+``Observation.meta`` holds what the adapter needs to write a result in the input's flavour:
+``format`` and ``dtype`` always; FITS ``header`` and ``hdu``; TIFF ``layout``/``axes``/``flavour``/
+``physical``/``imagej``/``resolution``; GeoTIFF ``geotags``, ``planar``, ``nodata``; PIL ``mode``.
 
 Example:
     >>> import torch
-    >>> adapter = LinearAdapter(low=0.0, high=255.0)
+    >>> from restore.spec import ImageDomainSpec
+    >>> adapter = LinearAdapter(ImageDomainSpec(low=0.0, high=255.0))
     >>> norm = adapter.normalisation(Observation.from_array(torch.zeros(1, 4, 4).numpy()))
     >>> x = torch.tensor([0.0, 127.5, 255.0])
     >>> norm.forward(x).tolist(), norm.inverse(norm.forward(x)).tolist()
@@ -19,27 +23,28 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 
 from ..errors import RestoreError
-from ..imageio import header_noise, read_array, write_array
+from ..imageio import as_chw, read_array, write_array
 from ..rasters import Raster
+from ..spec import ImageDomainSpec, ObjectsLayoutSpec, Spec
+from .fits import header_noise, rescale_wcs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..cutouts import Cutout
-    from ..pipeline import Restoration
-    from ..spec import ObjectsLayoutSpec
+    from ..geometry import Cutout
+    from ..restoration import Restoration
 
 
 @dataclass
 class Observation:
     """An observed image: float32 ``data`` ``(C, H, W)`` in physical units, a validity ``mask``
-    (True where the pixel enters the likelihood), noise parameters and file metadata."""
+    (True where the pixel enters the likelihood), noise parameters read from the file (``gain``,
+    ``read_noise``, ``sky``, ``sigma``, ``offset``, ``saturation``) and file metadata (see the module)."""
 
     data: np.ndarray
     mask: np.ndarray
@@ -49,16 +54,28 @@ class Observation:
 
     @classmethod
     def from_array(cls, array: np.ndarray, source: str = "array") -> "Observation":
-        data = np.asarray(array, dtype=np.float32)
-        if data.ndim == 2:
-            data = data[None]
-        if data.ndim != 3:
-            raise RestoreError(f"an image array must be (H, W) or (C, H, W), got shape {data.shape}", source=source)
-        return cls(data=data.copy(), mask=np.isfinite(data), source=source)
+        data = as_chw(array, source).copy()
+        return cls(data=data, mask=np.isfinite(data), source=source)
+
+
+class Normalisation(Protocol):
+    """An exactly invertible map from physical units to the prior's range, batched per plane."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def inverse(self, v: torch.Tensor) -> torch.Tensor: ...
+
+    def for_planes(self, planes: torch.Tensor) -> "Normalisation": ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _as_list(value: float | torch.Tensor) -> float | list[float]:
+    return value.flatten().tolist() if isinstance(value, torch.Tensor) else float(value)
 
 
 @dataclass(frozen=True)
-class Linear:
+class LinearScale:
     """``[low, high]`` (per plane when arrays ``(C, 1, 1)``) to ``[-1, 1]``, and back."""
 
     low: float | torch.Tensor
@@ -70,27 +87,56 @@ class Linear:
     def inverse(self, v: torch.Tensor) -> torch.Tensor:
         return (v + 1) / 2 * (_like(self.high, v) - _like(self.low, v)) + _like(self.low, v)
 
-    def for_planes(self, planes: torch.Tensor) -> "Linear":
+    def for_planes(self, planes: torch.Tensor) -> "LinearScale":
         """The normalisation of a batch whose items hold planes ``planes`` ``(N, C)`` of the observation."""
         if not isinstance(self.low, torch.Tensor):
             return self
-        pick = lambda t: t.reshape(-1)[planes][..., None, None]  # noqa: E731
-        return Linear(pick(self.low), pick(self.high))
+
+        def pick(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(-1)[planes][..., None, None]
+
+        return LinearScale(pick(self.low), pick(self.high))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "linear", "low": _as_list(self.low), "high": _as_list(self.high)}
 
 
 def _like(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
     return value.to(x) if isinstance(value, torch.Tensor) else value
 
 
+def percentile_scale(obs: Observation, percentiles: tuple[float, float], low: float | None = None,
+                     high: float | None = None) -> LinearScale:
+    """Per-plane ``[low, high]``: the given bounds, or percentiles of each plane's valid pixels (a flat or
+    empty plane gets a unit range)."""
+    if low is not None and high is not None:
+        return LinearScale(float(low), float(high))
+    planes = np.where(obs.mask, obs.data, np.nan).reshape(obs.data.shape[0], -1)
+    with np.errstate(all="ignore"):
+        lo, hi = (np.nan_to_num(v) for v in np.nanpercentile(planes, percentiles, axis=1)) if np.isfinite(
+            planes).any() else (np.zeros(len(planes)), np.ones(len(planes)))
+    lo = np.full(len(planes), low) if low is not None else lo
+    hi = np.full(len(planes), high) if high is not None else hi
+    hi = np.where(hi > lo, hi, lo + 1.0)
+
+    def as_t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(a, np.float64)).reshape(-1, 1, 1)
+
+    return LinearScale(as_t(lo), as_t(hi))
+
+
 class DomainAdapter:
-    """Base adapter: plain PNG/TIFF/FITS arrays, linear normalisation of ``[low, high]`` to ``[-1, 1]``."""
+    """Base adapter: plain PNG/TIFF/FITS arrays, linear normalisation to ``[-1, 1]`` from the spec's
+    ``[low, high]`` (unset bounds: robust percentiles of each plane's valid pixels)."""
 
-    kind = "base"
+    kind: ClassVar[str] = "base"
+    spec_class: ClassVar[type[Spec]] = ImageDomainSpec
 
-    def __init__(self, low: float = 0.0, high: float = 255.0) -> None:
-        if high <= low:
-            raise ValueError(f"high must be > low, got [{low}, {high}]")
-        self.low, self.high = float(low), float(high)
+    def __init__(self, spec: Spec | None = None) -> None:
+        self.spec = spec if spec is not None else self.spec_class()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r})"
 
     def read(self, path: str | Path) -> Observation:
         data, meta = read_array(path)
@@ -99,21 +145,21 @@ class DomainAdapter:
             obs.mask &= data < obs.noise["saturation"]
         return obs
 
-    def normalisation(self, obs: Observation) -> Linear:
+    def normalisation(self, obs: Observation) -> Normalisation:
         """The map from this observation's physical units to the prior's range (``forward``/``inverse``)."""
-        return Linear(self.low, self.high)
+        s = self.spec
+        return percentile_scale(obs, s.percentiles, s.low, s.high)  # type: ignore[attr-defined]
 
-    def detect(self, obs: Observation, factor: int, tile: int, layout: "ObjectsLayoutSpec") -> list["Cutout"]:
+    def detect(self, obs: Observation, factor: int, tile: int, layout: ObjectsLayoutSpec) -> list["Cutout"]:
         """Objects to restore one by one (``layout: {kind: objects}``), brightest or surest first."""
         raise RestoreError(f"the {self.kind!r} domain cannot detect objects; use layout: {{kind: tiles}}",
-                           source=obs.source)  # fmt: skip
+                           source=obs.source)
 
     def write_image(self, path: str | Path, data: Raster, meta: dict[str, Any], factor: float,
-                    text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
-        """Write ``data`` ``(C, H, W)`` (an array or a file raster) in the input's format on a grid ``factor`` times finer than the input's
-        (``factor < 1``: coarser, as ``restore simulate`` makes), with the metadata rescaled to match."""
-        from ..imageio import rescale_wcs
-
+                    text: dict[str, str], overwrite: bool = False) -> None:
+        """Write ``data`` ``(C, H, W)`` (an array or a file raster) in the input's format on a grid ``factor``
+        times finer than the input's (``factor < 1``: coarser, as ``restore simulate`` makes), with the
+        metadata rescaled to match."""
         meta = dict(meta)
         if meta.get("header") is not None:
             meta["header"] = meta["header"].copy()
@@ -126,42 +172,16 @@ class DomainAdapter:
         return {"restored": directory / f"{stem}.restored{suffix}", "spread": directory / f"{stem}.spread{suffix}"}
 
     def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
-                          overwrite: bool = False) -> None:  # fmt: skip
+                          overwrite: bool = False) -> None:
         """Write the restored image and its spread (as float32 where the format allows) on the finer grid."""
-        f = res.provenance["factor"]
+        f = res.factor
         self.write_image(paths["restored"], res.image, res.meta, f, text, overwrite=overwrite)
         spread_meta = {**res.meta, "dtype": "float32"} if res.meta.get("format") in ("tiff", "fits") else res.meta
         self.write_image(paths["spread"], res.std, spread_meta, f,
-                         {**text, "restore-content": "per-pixel spread (std) of the restarts"}, overwrite=overwrite)  # fmt: skip
+                         {**text, "restore-content": "per-pixel spread (std) of the restarts"}, overwrite=overwrite)
 
 
 class LinearAdapter(DomainAdapter):
-    """Any image, normalised linearly from ``[low, high]`` to [-1, 1]."""
+    """Any image, normalised linearly from ``[low, high]`` (default: robust percentiles) to [-1, 1]."""
 
     kind = "image"
-
-
-def adapter_classes() -> dict[str, type[DomainAdapter]]:
-    """Built-in adapters plus those registered under the ``restore.domains`` entry-point group."""
-    from .astronomy import AstronomyAdapter
-    from .faces import FacesAdapter
-    from .microscopy import MicroscopyAdapter
-    from .satellite import SatelliteAdapter
-
-    found: dict[str, type[DomainAdapter]] = {
-        "faces": FacesAdapter, "image": LinearAdapter, "astronomy": AstronomyAdapter,
-        "microscopy": MicroscopyAdapter, "satellite": SatelliteAdapter,
-    }  # fmt: skip
-    for ep in entry_points(group="restore.domains"):
-        found.setdefault(ep.name, ep.load())
-    return found
-
-
-def get_adapter(spec: Any) -> DomainAdapter:
-    """The adapter for a domain spec (its ``kind`` and options), or for a kind name."""
-    options = spec.model_dump(exclude={"kind"}) if hasattr(spec, "model_dump") else {}
-    kind = spec.kind if hasattr(spec, "kind") else str(spec)
-    classes = adapter_classes()
-    if kind not in classes:
-        raise RestoreError(f"no domain adapter {kind!r} (available: {', '.join(sorted(classes))})")
-    return classes[kind](**options)

@@ -8,16 +8,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..cutouts import Cutout
 from ..errors import RestoreError
-from .base import DomainAdapter, Observation
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..spec import ObjectsLayoutSpec
+from ..geometry import Cutout
+from ..spec import FacesDomainSpec, ObjectsLayoutSpec
+from .base import DomainAdapter, LinearScale, Observation
 
 
 def haar_cascade() -> Path | None:
@@ -35,9 +32,10 @@ class FacesAdapter(DomainAdapter):
     ``layout: {kind: objects}`` faces are found in ordinary photos (:meth:`detect`)."""
 
     kind = "faces"
+    spec_class = FacesDomainSpec
 
-    def __init__(self) -> None:
-        super().__init__(0.0, 255.0)
+    def normalisation(self, obs: Observation | None) -> LinearScale:
+        return LinearScale(0.0, 255.0)
 
     def read(self, path: str | Path) -> Observation:
         obs = super().read(path)
@@ -49,7 +47,7 @@ class FacesAdapter(DomainAdapter):
             obs.data = obs.data[:3]
         return obs
 
-    def detect(self, obs: Observation, factor: int, tile: int, layout: "ObjectsLayoutSpec") -> list[Cutout]:
+    def detect(self, obs: Observation, factor: int, tile: int, layout: ObjectsLayoutSpec) -> list[Cutout]:
         """Faces in an ordinary photo: OpenCV's frontal-face Haar cascade (``opencv-python-headless<5``,
         offline) on the photo upsampled ``factor`` times, so that faces are at the prior's scale.
         Boxes are in the cascade's own convention, which the prior card's ``framing`` was measured in."""

@@ -9,7 +9,8 @@ range), with the pixel size (``PhysicalSizeX/Y``, ImageJ/TIFF resolution) divide
 Example:
     >>> import numpy as np
     >>> obs = Observation.from_array(np.arange(32, dtype=np.float32).reshape(2, 4, 4))
-    >>> norm = MicroscopyAdapter(percentiles=(0.0, 100.0)).normalisation(obs)
+    >>> from restore.spec import MicroscopyDomainSpec
+    >>> norm = MicroscopyAdapter(MicroscopyDomainSpec(percentiles=(0.0, 100.0))).normalisation(obs)
     >>> float(norm.forward(__import__("torch").from_numpy(obs.data)).min())
     -1.0
 """
@@ -24,9 +25,10 @@ import numpy as np
 import torch
 
 from ..errors import RestoreError
-from ..imageio import atomic_write, file_kind, read_tiff, write_tiff
+from ..imageio import atomic_write, description, file_kind, read_tiff, write_tiff
 from ..rasters import Raster
-from .base import DomainAdapter, Linear, Observation
+from ..spec import MicroscopyDomainSpec
+from .base import DomainAdapter, LinearScale, Observation, percentile_scale
 
 
 def _ome_pixels(xml: str) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def _parse_stack(tif: Any) -> tuple[np.ndarray, dict[str, Any]]:
     series, page = tif.series[0], tif.pages.first
     data = series.asarray()
     meta: dict[str, Any] = {"format": "tiff", "dtype": str(data.dtype), "axes": series.axes, "shape": data.shape,
-                            "resolutionunit": int(page.resolutionunit), "resolution": page.resolution}  # fmt: skip
+                            "resolutionunit": int(page.resolutionunit), "resolution": page.resolution}
     if tif.is_ome and tif.ome_metadata:
         meta["flavour"], meta["physical"] = "ome", _ome_pixels(tif.ome_metadata)
     elif tif.is_imagej:
@@ -56,15 +58,10 @@ def _parse_stack(tif: Any) -> tuple[np.ndarray, dict[str, Any]]:
 class MicroscopyAdapter(DomainAdapter):
     kind = "microscopy"
 
-    def __init__(self, percentiles: tuple[float, float] = (0.1, 99.9)) -> None:
-        self.percentiles = tuple(float(p) for p in percentiles)
+    spec_class = MicroscopyDomainSpec
 
-    def normalisation(self, obs: Observation) -> Linear:
-        planes = np.where(obs.mask, obs.data, np.nan).reshape(obs.data.shape[0], -1)
-        lo, hi = np.nanpercentile(planes, self.percentiles, axis=1)
-        hi = np.where(hi > lo, hi, lo + 1.0)  # flat planes
-        as_t = lambda a: torch.from_numpy(np.asarray(a, np.float64)).reshape(-1, 1, 1)  # noqa: E731
-        return Linear(as_t(lo), as_t(hi))
+    def normalisation(self, obs: Observation) -> LinearScale:
+        return percentile_scale(obs, self.spec.percentiles)  # type: ignore[attr-defined]
 
     def read(self, path: str | Path) -> Observation:
         path = Path(path)
@@ -81,7 +78,7 @@ class MicroscopyAdapter(DomainAdapter):
         return Observation(data=planes, mask=np.isfinite(planes), meta=meta, source=str(path))
 
     def write_image(self, path: str | Path, planes: Raster, meta: dict[str, Any], factor: float,
-                    text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
+                    text: dict[str, str], overwrite: bool = False) -> None:
         """Write planes as a stack of the input's axes, flavour and dtype, with the pixel size divided by ``factor``."""
         if meta.get("format") != "tiff" or "axes" not in meta:
             return super().write_image(path, planes, meta, factor, text, overwrite)
@@ -92,21 +89,23 @@ class MicroscopyAdapter(DomainAdapter):
             shape[-3:-1] = planes.shape[-2:]
         else:
             shape[-2:] = planes.shape[-2:]
-        description = "; ".join(f"{k}={v}" for k, v in text.items())
+        note = description(text)
         kwargs: dict[str, Any] = {}
         if meta["flavour"] == "ome":
             physical = dict(meta.get("physical", {}))
             for key in ("PhysicalSizeX", "PhysicalSizeY"):
                 if key in physical:
                     physical[key] = float(physical[key]) / f
-            kwargs = {"ome": True, "metadata": {"axes": meta["axes"], **physical, "Description": description}}
+            kwargs = {"ome": True, "metadata": {"axes": meta["axes"], **physical, "Description": note}}
         elif meta["flavour"] == "imagej":
             ij = {k: v for k, v in meta.get("imagej", {}).items() if k in ("unit", "spacing", "finterval", "Labels")}
             kwargs = {"imagej": True, "metadata": {"axes": meta["axes"], **ij}, "resolution": _finer(meta["resolution"], f)}
         else:
-            kwargs = {"description": description, "resolution": _finer(meta["resolution"], f),
-                      "resolutionunit": meta.get("resolutionunit", 1)}  # fmt: skip
-        write = lambda tmp: write_tiff(tmp, planes, shape, meta["dtype"], samples=samples, **kwargs)  # noqa: E731
+            kwargs = {"description": note, "resolution": _finer(meta["resolution"], f),
+                      "resolutionunit": meta.get("resolutionunit", 1)}
+        def write(tmp: Path) -> None:
+            write_tiff(tmp, planes, shape, meta["dtype"], samples=samples, **kwargs)
+
         atomic_write(path, write, overwrite=overwrite)
 
 

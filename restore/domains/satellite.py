@@ -2,14 +2,18 @@
 
 Bands (RGB, RGB+NIR, single band; 8/16-bit or float) become planes of the observation; pixels equal
 to nodata (``nodata`` or the ``GDAL_NODATA`` tag) are masked out of the likelihood in every band.
-Values are scaled linearly from ``[low, high]`` (default: 0 to the dtype's maximum) to [-1, 1].
+Values are scaled linearly from ``[low, high]`` to [-1, 1]; unset bounds are robust percentiles of
+each band's valid pixels (default 0.5 and 99.5), so 8-bit, 16-bit and float scenes all work; the
+bounds used are in the report.
 The output GeoTIFF carries every GeoTIFF tag of the input (CRS keys, nodata, GDAL metadata) with
 ``ModelPixelScale`` divided by the factor and each ``ModelTiepoint`` moved to the finer grid:
 ``I' = I * f`` for PixelIsArea rasters, ``I' = I * f + (f - 1) / 2`` for PixelIsPoint, so the
 scene's bounds are unchanged. A ``ModelTransformation`` matrix has its pixel-size terms divided by f.
 
 Example:
-    >>> SatelliteAdapter(high=255).normalisation(None).forward(__import__("torch").tensor(0.0)).item()
+    >>> from restore.spec import SatelliteDomainSpec
+    >>> obs = Observation.from_array(np.arange(16, dtype=np.float32).reshape(1, 4, 4))
+    >>> SatelliteAdapter(SatelliteDomainSpec(low=0, high=255)).normalisation(obs).forward(__import__("torch").zeros(1)).item()
     -1.0
 """
 
@@ -20,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ..imageio import atomic_write, file_kind, read_tiff, write_tiff
+from ..imageio import atomic_write, description, file_kind, read_tiff, write_tiff
 from ..rasters import Raster
-from .base import DomainAdapter, Linear, Observation
+from ..spec import SatelliteDomainSpec
+from .base import DomainAdapter, Observation
 
 GEO_TAGS = {33550: "d", 33922: "d", 34264: "d", 34735: "H", 34736: "d", 34737: "s", 42112: "s", 42113: "s"}
 RASTER_TYPE_KEY, PIXEL_IS_POINT = 1025, 2
@@ -69,15 +74,7 @@ def _parse_scene(tif: Any) -> tuple[np.ndarray, dict[int, Any], bool]:
 class SatelliteAdapter(DomainAdapter):
     kind = "satellite"
 
-    def __init__(self, low: float = 0.0, high: float | None = None, nodata: float | None = None) -> None:
-        self.low, self.high, self.nodata = float(low), high, nodata
-
-    def normalisation(self, obs: Observation | None) -> Linear:
-        high = self.high
-        if high is None:
-            dtype = np.dtype((obs.meta if obs is not None else {}).get("dtype", "uint8"))
-            high = float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
-        return Linear(self.low, float(high))
+    spec_class = SatelliteDomainSpec
 
     def read(self, path: str | Path) -> Observation:
         path = Path(path)
@@ -90,7 +87,7 @@ class SatelliteAdapter(DomainAdapter):
         elif not planar:
             data = np.moveaxis(data, -1, 0)
         data = data.astype(np.float32)
-        nodata = self.nodata
+        nodata = self.spec.nodata  # type: ignore[attr-defined]
         if nodata is None and 42113 in tags:
             try:
                 nodata = float(str(tags[42113]).strip("\x00 "))
@@ -103,19 +100,19 @@ class SatelliteAdapter(DomainAdapter):
         return Observation(data=data, mask=mask, meta=meta, source=str(path))
 
     def write_image(self, path: str | Path, data: Raster, meta: dict[str, Any], factor: float,
-                    text: dict[str, str], overwrite: bool = False) -> None:  # fmt: skip
+                    text: dict[str, str], overwrite: bool = False) -> None:
         """Write bands as a GeoTIFF of the input's layout and dtype, georeferencing rescaled by ``factor``."""
         if "geotags" not in meta:
             return super().write_image(path, data, meta, factor, text, overwrite)
         tags = rescale_geotags(meta["geotags"], factor)
         extratags = [(code, GEO_TAGS[code], 0 if GEO_TAGS[code] == "s" else len(value), value, True)
-                     for code, value in tags.items()]  # fmt: skip
+                     for code, value in tags.items()]
         c, h, w = data.shape
         planar = meta.get("planar") or c not in (3, 4)
         shape = (h, w) if c == 1 else (c, h, w) if planar else (h, w, c)
-        description = "; ".join(f"{k}={v}" for k, v in text.items())
-        atomic_write(path, lambda tmp: write_tiff(
-            tmp, data, shape, meta["dtype"], samples=1 if planar else c, extratags=extratags,
-            description=description, planarconfig="separate" if planar and c > 1 else None,
-            photometric="minisblack" if planar else "rgb", metadata=None,
-        ), overwrite=overwrite)  # fmt: skip
+        def write(tmp: Path) -> None:
+            write_tiff(tmp, data, shape, meta["dtype"], samples=1 if planar else c, extratags=extratags,
+                       description=description(text), planarconfig="separate" if planar and c > 1 else None,
+                       photometric="minisblack" if planar else "rgb", metadata=None)
+
+        atomic_write(path, write, overwrite=overwrite)

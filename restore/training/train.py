@@ -27,12 +27,10 @@ import math
 import platform
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -42,80 +40,8 @@ from ..errors import RestoreError
 from ..priors.base import Prior
 from ..priors.io import save_prior
 from ..priors.stylegan2 import StyleGAN2Generator
-from ..spec import DomainSpec, FacesDomainSpec
+from ..spec import TrainSpec, load_train_spec
 from .discriminator import Discriminator
-
-
-class GeneratorSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    style_dim: int = Field(128, ge=1)
-    n_mlp: int = Field(4, ge=1)
-    channels: dict[int, int] = {4: 128, 8: 128, 16: 64, 32: 32, 64: 16}
-
-
-class AugmentSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    flip_x: bool = True
-    flip_y: bool = False
-    rot90: bool = False
-    translate: Annotated[float, Field(ge=0, lt=0.5)] = 0.125
-
-
-class TrainSpec(BaseModel):
-    """A training run: data, architecture, optimisation, and what the model card will say."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    data: str = Field(description="folder or glob of training images (relative to the config file)")
-    domain: DomainSpec = Field(default_factory=FacesDomainSpec)
-    resolution: int = Field(64, ge=4)
-    img_channels: int = Field(3, ge=1)
-    holdout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    holdout_group: str | None = Field(
-        None, description="manifest.csv column (next to the images) to split by, e.g. fov: whole groups are held out"
-    )
-    limit: int | None = Field(None, ge=1, description="use only the first N training images")
-    generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
-    batch: int = Field(16, ge=2)
-    iterations: int = Field(3000, ge=1)
-    max_minutes: float | None = Field(
-        None, gt=0, description="stop and export after this much training time in this run; running again resumes"
-    )
-    lr: float = Field(0.0025, gt=0)
-    r1: float = Field(0.1, ge=0)
-    r1_every: int = Field(16, ge=1)
-    ema_half_life: float = Field(2000.0, gt=0, description="images")
-    augment: AugmentSpec = Field(default_factory=AugmentSpec)
-    precision: Literal["fp32", "bf16"] = "bf16"
-    device: str = "cpu"
-    threads: int | None = Field(None, ge=1)
-    seed: int = 0
-    out: Path
-    checkpoint: Path | None = None
-    checkpoint_every: int = Field(250, ge=1)
-    grid: Path | None = Field(None, description="PNG sample grid to write (e.g. docs/<name>_samples.png)")
-    evaluate: bool = Field(True, description="measure sample quality (SWD) and memorisation on the hold-out")
-    storage_dtype: Literal["float32", "float16"] = "float32"
-    progress: bool = True
-    card: dict[str, Any] = Field(default_factory=dict, description="domain, normalisation, training_data, licence")
-
-
-def load_train_spec(path: str | Path) -> TrainSpec:
-    """Read a training config; relative paths resolve from its folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise RestoreError("training config not found", source=path)
-    data = yaml.safe_load(path.read_text()) or {}
-    for key in ("out", "checkpoint", "grid"):
-        if data.get(key):
-            data[key] = str(path.parent / data[key])
-    if data.get("data") and not Path(data["data"]).is_absolute():
-        data["data"] = str(path.parent / data["data"])
-    try:
-        return TrainSpec.model_validate(data)
-    except ValidationError as err:
-        e = err.errors()[0]
-        raise RestoreError(f"{'.'.join(map(str, e['loc']))}: {e['msg']}", source=path) from None
 
 
 def list_images(pattern: str) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Objects restored one by one: cut each in the prior's framing, restore it, paste it back feathered.
+"""Pure geometry of objects restored one by one: where a cutout is, and where it lands on the sharp grid.
 
 Priors of centred objects (faces, galaxy cutouts) never saw a whole frame, so tiling a frame with
 them asks for things they cannot make. Instead the domain adapter's detector finds the objects; each
@@ -26,10 +26,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.nn import functional as F
 
-from .degradations.warp import warp
-from .tiling import Band
 
 
 @dataclass(frozen=True)
@@ -119,58 +116,3 @@ def is_whole_pixel_shift(matrix: torch.Tensor) -> bool:
     m = matrix[:2].double()
     return bool(torch.allclose(m[:, :2], torch.eye(2, dtype=m.dtype), atol=1e-9)
                 and torch.allclose(m[:, 2], m[:, 2].round(), atol=1e-9))  # fmt: skip
-
-
-def feather_window(size: int, feather: float) -> torch.Tensor:
-    """``size x size`` window: 1 inside, a raised-cosine ramp over the outer ``feather`` of each side."""
-    width = max(1, round(feather * size))
-    i = torch.arange(size, dtype=torch.float64)
-    edge = torch.minimum(i, size - 1 - i) + 0.5
-    ramp = torch.sin(0.5 * math.pi * (edge / width).clamp(max=1.0)) ** 2
-    return torch.outer(ramp, ramp)
-
-
-class Paster(Band):
-    """Paste restored cutouts on the sharp grid ``(..., C, H, W)``: each one warped back with its window as
-    weight. Cutouts added in order of their top rows; ``take(upto, background)`` blends the rows so far over
-    ``background`` (their rows only) and gives their coverage (summed weight per pixel) too."""
-
-    def __init__(self, shape: tuple[int, ...], window: torch.Tensor) -> None:
-        super().__init__(shape)
-        self.window = window
-
-    def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int]) -> None:
-        """Add ``image`` ``(..., len(planes), R, R)`` whose pixel ``p`` lands at ``fine_from_tile @ p``."""
-        size = image.shape[-1]
-        x0, y0, x1, y1 = self.box(fine_from_tile, size)
-        if x1 <= x0 or y1 <= y0:
-            return
-        local = shifted(fine_from_tile, x0, y0)
-        lead = image.shape[:-3]
-        stack = torch.cat([image.reshape(-1, size, size).float(), self.window[None].float()])[None]
-        warped = warp(stack, local[:2].float(), (y1 - y0, x1 - x0))[0]
-        weight = warped[-1]
-        values = warped[:-1].reshape(*lead, len(planes), y1 - y0, x1 - x0)
-        self.accumulate(y0, x0, weight * values, weight, planes)
-
-    def box(self, fine_from_tile: torch.Tensor, size: int) -> tuple[int, int, int, int]:
-        """Sharp-grid ``(x0, y0, x1, y1)`` (clipped to the frame) that a placed ``size``-pixel cutout touches."""
-        xy = placed_corners(fine_from_tile, size)
-        x0, y0 = max(0, math.floor(float(xy[:, 0].min()))), max(0, math.floor(float(xy[:, 1].min())))
-        x1, y1 = min(self.width, math.ceil(float(xy[:, 0].max())) + 1), min(self.height, math.ceil(float(xy[:, 1].max())) + 1)
-        return x0, y0, x1, y1
-
-    def take(self, upto: int, background: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows ``[top, upto)`` blended over ``background`` (those rows; without one, NaN where nothing was
-        pasted), and their coverage."""
-        num, den = self.release(upto)
-        if background is None:
-            return (num / den).masked_fill(den <= 0, float("nan")), den
-        rest = (1 - den).clamp_min(0)
-        return (num + rest * background.float()) / (den + rest), den
-
-
-def footprint(coverage: torch.Tensor, factor: int) -> torch.Tensor:
-    """Observed pixels whose whole sharp block is fully covered (weight >= 1) by restored cutouts."""
-    full = (coverage >= 1 - 1e-6).float()
-    return -F.max_pool2d(-full[None], factor)[0] > 0.5

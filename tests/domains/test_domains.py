@@ -15,9 +15,18 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from restore.cli import main
-from restore.domains import AstronomyAdapter, MicroscopyAdapter, SatelliteAdapter, adapter_classes, get_adapter
-from restore.pipeline import Restoration
-from restore.spec import validate_recipe
+from restore.domains import (
+    AstronomyAdapter,
+    MicroscopyAdapter,
+    Observation,
+    SatelliteAdapter,
+    adapter_classes,
+    get_adapter,
+)
+from restore.domains.astronomy import NOMINAL
+from restore.errors import RestoreError
+from restore.restoration import Restoration
+from restore.spec import AstronomyDomainSpec, validate_recipe
 
 F = 4
 
@@ -26,15 +35,15 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _restoration(obs, adapter, domain: str, factor: int = F) -> Restoration:  # noqa: ANN001
+def _restoration(obs, adapter, factor: int = F) -> Restoration:
     """A restoration whose image is the observation upsampled by pixel replication (values preserved)."""
     image = obs.data.repeat(factor, axis=1).repeat(factor, axis=2)
     return Restoration(image=image, samples=image[None], std=np.zeros_like(image), chi2=1.0, consistent=True,
                        chi_map=np.zeros_like(obs.data), observation=obs.data, meta=obs.meta, source=obs.source,
-                       provenance={"factor": factor, "domain": domain, "prior": "test", "flux_convention": "mean"})  # fmt: skip
+                       provenance={"prior": "test"}, writer=adapter, factor=factor, flux_convention="mean")
 
 
-def _round_trip_normalisation(adapter, obs) -> None:  # noqa: ANN001
+def _round_trip_normalisation(adapter, obs) -> None:
     x = torch.from_numpy(np.nan_to_num(obs.data)).double()
     norm = adapter.normalisation(obs)
     assert torch.allclose(norm.inverse(norm.forward(x)), x, rtol=1e-6, atol=1e-6 * float(x.abs().max() + 1))
@@ -46,7 +55,7 @@ def fits_frame(tmp_path: Path) -> Path:
     header = fits.Header()
     header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 53.1, "CRVAL2": -27.8, "CRPIX1": 12.3,
                    "CRPIX2": 20.7, "CD1_1": -5e-5, "CD1_2": 1e-5, "CD2_1": 1.2e-5, "CD2_2": 5e-5, "BUNIT": "adu",
-                   "GAIN": 1.5, "READNOIS": 4.0, "SKY": 100.0, "SATURATE": 6e4})  # fmt: skip
+                   "GAIN": 1.5, "READNOIS": 4.0, "SKY": 100.0, "SATURATE": 6e4})
     data = np.random.default_rng(0).integers(0, 50000, (24, 32)).astype(np.uint16)
     data[3, 4] = 65000  # saturated
     hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, header, name="SCI")])  # stored with BZERO = 32768
@@ -57,13 +66,13 @@ def fits_frame(tmp_path: Path) -> Path:
 
 def test_astronomy_reads_header_noise_masks_and_round_trips(fits_frame: Path, tmp_path: Path) -> None:
     before = _sha(fits_frame)
-    adapter = AstronomyAdapter(stretch={"softening": 10.0, "white": 6e4})
+    adapter = AstronomyAdapter(AstronomyDomainSpec(stretch={"softening": 10.0, "white": 6e4}))
     obs = adapter.read(fits_frame)
     assert obs.noise == {"gain": 1.5, "read_noise": 4.0, "sky": 100.0, "saturation": 6e4}
     assert not obs.mask[0, 3, 4] and obs.mask.sum() == obs.mask.size - 1
     _round_trip_normalisation(adapter, obs)
     paths = adapter.output_paths(tmp_path / "out", "frame", ".fits")
-    adapter.write_restoration(_restoration(obs, adapter, "astronomy"), paths, {"restore-prior": "test"})
+    adapter.write_restoration(_restoration(obs, adapter), paths, {"restore-prior": "test"})
     with fits.open(paths["restored"]) as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "SPREAD", "CHI"]
         out = hdul[0].data
@@ -84,11 +93,20 @@ def test_astronomy_reads_header_noise_masks_and_round_trips(fits_frame: Path, tm
     assert np.allclose(chi_wcs.wcs.crpix, w_in.wcs.crpix)
 
 
-def test_astronomy_png_cutouts_unstretch_to_the_same_space() -> None:
-    adapter = AstronomyAdapter(stretch={"softening": 1.0, "white": 100.0})
+def test_astronomy_png_cutouts_unstretch_with_the_nominal_stretch() -> None:
     stretch = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64) * 2 - 1
-    flux = adapter.stretch.inverse(stretch)
-    assert float(flux[0]) == pytest.approx(0.0) and float(flux[-1]) == pytest.approx(100.0)
+    flux = NOMINAL.inverse(stretch)
+    assert float(flux[0]) == pytest.approx(0.0) and float(flux[-1]) == pytest.approx(1000.0)
+
+
+def test_astronomy_stretch_follows_the_data() -> None:
+    """Unset softening and white: the noise level and the robust maximum above the sky (scene units)."""
+    rng = np.random.default_rng(3)
+    frame = 500.0 + rng.normal(0, 7.0, (1, 96, 96))
+    frame[0, 40:48, 40:48] += 3000.0
+    norm = AstronomyAdapter().normalisation(Observation.from_array(frame), gain=16.0)
+    assert norm.softening == pytest.approx(7.0 / 16.0, rel=0.15)
+    assert norm.white == pytest.approx(np.percentile(frame - np.median(frame), 99.9) / 16.0, rel=1e-3)
 
 
 # ----------------------------------------------------------------------------- microscopy
@@ -101,7 +119,7 @@ def test_microscopy_round_trip_and_pixel_size(flavour: str, dtype: str, tmp_path
     path = tmp_path / f"stack.{'ome.' if flavour == 'ome' else ''}tif"
     if flavour == "ome":
         tifffile.imwrite(path, stack, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.65, "PhysicalSizeY": 0.65,
-                                                          "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"})  # fmt: skip
+                                                          "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"})
     elif flavour == "imagej":
         if dtype == "uint8" or dtype == "uint16" or dtype == "float32":
             tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 0.65, 1 / 0.65), metadata={"axes": "ZYX", "unit": "um"})
@@ -113,7 +131,7 @@ def test_microscopy_round_trip_and_pixel_size(flavour: str, dtype: str, tmp_path
     assert obs.data.shape == (3, 16, 20) and obs.meta["flavour"] == flavour
     _round_trip_normalisation(adapter, obs)
     paths = adapter.output_paths(tmp_path / "out", "stack", "".join(path.suffixes))
-    adapter.write_restoration(_restoration(obs, adapter, "microscopy"), paths, {"restore-generated": "true"})
+    adapter.write_restoration(_restoration(obs, adapter), paths, {"restore-generated": "true"})
     assert _sha(path) == before
     with tifffile.TiffFile(paths["restored"]) as tif:
         out = tif.series[0].asarray()
@@ -137,7 +155,7 @@ def test_geotiff_georeferencing_checked_by_rasterio(point: bool, bands: int, dty
     data[:, 0, 0] = 0  # nodata
     path = tmp_path / "scene.tif"
     profile = {"driver": "GTiff", "width": 16, "height": 12, "count": bands, "dtype": dtype, "crs": "EPSG:32633",
-               "transform": from_origin(500000.0, 4200000.0, 10.0, 10.0), "nodata": 0}  # fmt: skip
+               "transform": from_origin(500000.0, 4200000.0, 10.0, 10.0), "nodata": 0}
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
         if point:
@@ -148,7 +166,7 @@ def test_geotiff_georeferencing_checked_by_rasterio(point: bool, bands: int, dty
     assert obs.data.shape == (bands, 12, 16) and not obs.mask[:, 0, 0].any() and obs.mask[:, 1, 1].all()
     _round_trip_normalisation(adapter, obs)
     paths = adapter.output_paths(tmp_path / "out", "scene", ".tif")
-    adapter.write_restoration(_restoration(obs, adapter, "satellite"), paths, {"restore-generated": "true"})
+    adapter.write_restoration(_restoration(obs, adapter), paths, {"restore-generated": "true"})
     assert _sha(path) == before
     with rasterio.open(path) as a, rasterio.open(paths["restored"]) as b:
         assert b.crs == a.crs and b.nodata == a.nodata and b.count == bands
@@ -158,16 +176,21 @@ def test_geotiff_georeferencing_checked_by_rasterio(point: bool, bands: int, dty
 
 
 # ----------------------------------------------------------------------------- plug-ins
-def test_a_plugin_adapter_registers_through_entry_points(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_a_plugin_adapter_with_a_required_option_registers_and_saves(tmp_path: Path, monkeypatch, capsys) -> None:
     pkg = tmp_path / "site"
     (pkg / "toy_restore_adapter").mkdir(parents=True)
     (pkg / "toy_restore_adapter" / "__init__.py").write_text(
-        "from restore.domains import DomainAdapter\n\n"
+        "from restore.domains import DomainAdapter, LinearScale\n"
+        "from restore.spec import Spec\n\n"
+        "class ToySpec(Spec):\n"
+        "    kind: str = 'toy'\n"
+        "    scale: float\n\n"
         "class ToyAdapter(DomainAdapter):\n"
-        "    '''A toy adapter from another package.'''\n"
-        "    kind = 'toy'\n\n"
-        "    def __init__(self, scale: float = 1.0) -> None:\n"
-        "        super().__init__(0.0, 255.0 * scale)\n"
+        "    '''A toy adapter from another package, with a required option.'''\n"
+        "    kind = 'toy'\n"
+        "    spec_class = ToySpec\n\n"
+        "    def normalisation(self, obs):\n"
+        "        return LinearScale(0.0, 255.0 * self.spec.scale)\n"
     )
     dist = pkg / "toy_restore_adapter-0.1.dist-info"
     dist.mkdir()
@@ -175,10 +198,15 @@ def test_a_plugin_adapter_registers_through_entry_points(tmp_path: Path, monkeyp
     (dist / "entry_points.txt").write_text("[restore.domains]\ntoy = toy_restore_adapter:ToyAdapter\n")
     monkeypatch.syspath_prepend(str(pkg))
     assert "toy" in adapter_classes()
-    spec = validate_recipe({"domain": {"kind": "toy", "scale": 2.0}, "forward": [{"kind": "downsample", "factor": 2}],
-                            "noise": {"kind": "gaussian", "sigma": 1.0}, "prior": {"kind": "builtin", "name": "faces"}})  # fmt: skip
-    adapter = get_adapter(spec.domain)
-    assert type(adapter).__name__ == "ToyAdapter" and adapter.high == 510.0
+    recipe = {"domain": {"kind": "toy", "scale": 2.0}, "forward": [{"kind": "downsample", "factor": 2}],
+              "noise": {"kind": "gaussian", "sigma": 1.0}, "prior": {"kind": "builtin", "name": "faces"}}
+    adapter = get_adapter(validate_recipe(recipe).domain)
+    assert type(adapter).__name__ == "ToyAdapter" and adapter.normalisation(None).high == 510.0
+    obs = Observation.from_array(np.full((1, 4, 4), 7.0, np.float32), "toy.tif")
+    written = _restoration(obs, adapter, factor=2).save(tmp_path / "out", figures=False)
+    assert tifffile.imread(written[0]).shape == (8, 8)  # saved by the recipe's adapter, its option intact
+    with pytest.raises(RestoreError, match="scale"):
+        get_adapter(validate_recipe({**recipe, "domain": {"kind": "toy"}}).domain)
     assert main(["domains"]) == 0
     assert "toy" in capsys.readouterr().out
     sys.modules.pop("toy_restore_adapter", None)

@@ -1,0 +1,73 @@
+"""FITS conventions shared by the adapters: noise keywords in headers, and the WCS on a rescaled grid.
+
+Example:
+    >>> from astropy.io import fits
+    >>> h = fits.Header([("GAIN", 2.0), ("RDNOISE", 5.0)])
+    >>> header_noise({"header": h})
+    {'gain': 2.0, 'read_noise': 5.0}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NOISE_KEYWORDS = {
+    "gain": ("GAIN", "EGAIN", "CCDGAIN"),
+    "read_noise": ("RDNOISE", "READNOIS", "RON", "READNOISE"),
+    "sky": ("SKY", "BACKGND", "SKYLEVEL"),
+    "sigma": ("SIGMA", "SKYSIG", "NOISESIG"),
+    "offset": ("PEDESTAL", "BIASLEV", "BIASLVL"),
+    "saturation": ("SATURATE", "SATLEVEL"),
+}
+"""FITS keywords for each noise parameter, first match wins; :func:`noise_cards` writes the first of each."""
+
+COMMENTS = {"gain": "e-/ADU", "read_noise": "e-", "sky": "ADU, photon background", "sigma": "ADU, noise std",
+            "offset": "ADU, noise-free pedestal"}
+
+
+def noise_cards(values: dict[str, float]) -> list[tuple[str, float, str]]:
+    """Header cards ``(keyword, value, comment)`` stating the noise ``values`` (what ``simulate`` used)."""
+    return [(NOISE_KEYWORDS[k][0], float(v), COMMENTS.get(k, "")) for k, v in values.items() if k in NOISE_KEYWORDS]
+
+
+def header_noise(meta: dict[str, Any]) -> dict[str, float]:
+    """Noise parameters found in a FITS header (first matching keyword of :data:`NOISE_KEYWORDS`)."""
+    header = meta.get("header")
+    found: dict[str, float] = {}
+    if header is None:
+        return found
+    for name, keys in NOISE_KEYWORDS.items():
+        for key in keys:
+            if key in header and isinstance(header[key], (int, float)) and not isinstance(header[key], bool):
+                found[name] = float(header[key])
+                break
+    return found
+
+
+def rescale_wcs(header: Any, scale: float) -> list[str]:
+    """Update a FITS header's linear WCS in place for pixels ``scale`` times larger (``1/f`` to refine).
+
+    ``CRPIX' = (CRPIX - 0.5) / scale + 0.5`` keeps pixel edges aligned; ``CDELT`` and ``CD`` scale by
+    ``scale`` (a ``PC`` matrix is unitless and kept). SIP/TPV distortion terms are dropped with a
+    note, which is returned.
+    """
+    notes: list[str] = []
+    axes = int(header.get("WCSAXES", header.get("NAXIS", 2)) or 2)
+    for i in range(1, min(axes, 2) + 1):
+        if f"CRPIX{i}" in header:
+            header[f"CRPIX{i}"] = (header[f"CRPIX{i}"] - 0.5) / scale + 0.5
+        if f"CDELT{i}" in header:
+            header[f"CDELT{i}"] = header[f"CDELT{i}"] * scale
+        for j in range(1, 3):
+            if f"CD{i}_{j}" in header:
+                header[f"CD{i}_{j}"] = header[f"CD{i}_{j}"] * scale
+    distortion = [k for k in header if k.split("_")[0] in ("A", "B", "AP", "BP", "PV1", "PV2") and "_" in k]
+    distortion += [k for k in ("A_ORDER", "B_ORDER", "AP_ORDER", "BP_ORDER") if k in header]
+    if distortion:
+        for key in set(distortion):
+            header.remove(key, ignore_missing=True, remove_all=True)
+        for key in ("CTYPE1", "CTYPE2"):
+            if key in header:
+                header[key] = str(header[key]).replace("-SIP", "").replace("TPV", "TAN")
+        notes.append("restore: SIP/TPV distortion terms dropped when the pixel grid was rescaled")
+    return notes

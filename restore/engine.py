@@ -1,0 +1,426 @@
+"""The band engine: everything done to one observation between normalising it and writing it.
+
+:class:`Engine` is built once per observation from the pipeline's :class:`Parts`. It cuts the frame
+into :class:`Job` s (overlapping tiles, or the adapter's detected objects), searches the prior
+``search.tile_batch`` jobs at a time in order of their rows, decides per job whether the prior
+explains the data (:func:`prior_test`), accumulates the *anchor* on the sharp grid band by band
+(the prior's restoration where accepted, a plain upsampling elsewhere), then fits the frame-wide
+correction (:mod:`restore.correction`) band by band and measures the chi map of the image written.
+
+Example:
+    >>> import restore, pathlib
+    >>> pipe = restore.Pipeline.from_yaml(pathlib.Path(restore.__file__).parents[1] / "recipes" / "satellite.yaml",
+    ...                                   overrides=["search.steps=2", "search.restarts=2", "search.refine_steps=0"],
+    ...                                   progress=False)
+    >>> out = Engine(pipe.parts, pipe.read(None)).restore(lambda shape: __import__("numpy").empty(shape, "float32"))
+    >>> out.image.shape, len(out.stats.regions) > 0
+    ((3, 64, 64), True)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats as scipy_stats
+from torch.nn import functional as F
+
+from .chimap import ChiMap
+from .correction import correct, plan_bands
+from .degradations import LinearOperator, Warp, build_likelihood, resolve_noise
+from .degradations.noise import Likelihood
+from .domains import DomainAdapter, Normalisation, Observation
+from .errors import RestoreError
+from .geometry import Framing, is_whole_pixel_shift, placed_corners, placement, region, shifted
+from .priors.base import Prior
+from .rasters import Raster, read_rows, write_rows
+from .search import Problem, SearchConfig, latent_search
+from .spec import PipelineSpec
+from .tiling import Blender, Paster, Tile, cosine_window, crop, tile_origins
+
+Store = Callable[[tuple[int, ...]], Raster]
+"""Makes a raster of a shape: an array in memory, or a scratch file (``Pipeline.run_to``)."""
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a pipeline builds once and every observation uses."""
+
+    spec: PipelineSpec
+    adapter: DomainAdapter
+    forward: LinearOperator
+    prior: Prior
+    config: SearchConfig
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class Job:
+    """One search: plane group ``group`` of the observed window ``y``/``mask`` ``(C, h, w)``; ``where`` it
+    lands on the sharp grid (a :class:`Tile`, or a placement matrix for cutouts); ``warp`` the cutout's
+    placement on the window's sharp grid when it is resampled (``None``: a plain crop); ``top`` the first
+    sharp row it touches; ``box`` its observed-grid ``(top, left, height, width)``; ``region`` its tile or
+    object index."""
+
+    group: int
+    y: torch.Tensor
+    mask: torch.Tensor
+    where: Tile | torch.Tensor
+    top: int
+    box: tuple[int, int, int, int]
+    region: int
+    warp: torch.Tensor | None = None
+
+
+@dataclass
+class Band:
+    """Finished sharp rows ``[top, top + n)``: anchor mean, spread, the plain upsampling's part of each pixel
+    (0..1) ``(C, n, W)``, and restarts ``(K, C, n, W)``."""
+
+    top: int
+    mean: torch.Tensor
+    std: torch.Tensor
+    plain: torch.Tensor
+    samples: torch.Tensor | None
+
+
+@dataclass
+class Stats:
+    """What the engine measured: search steps and time, consistent restarts, per-region reports, the
+    correction's weights and time."""
+
+    steps: int = 0
+    runtime_s: float = 0.0
+    restarts_consistent: int = 0
+    regions: list[dict[str, Any]] = field(default_factory=list)
+    correction: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """The engine's result: rasters of the image written and its spread (and restarts), the chi map, the
+    whole-frame and restored-region reduced chi-squares, and the statistics."""
+
+    image: Raster
+    std: Raster
+    samples: np.ndarray | None
+    chi_map: np.ndarray
+    chi2: float
+    chi2_restored: float | None
+    stats: Stats
+    noise: dict[str, float]
+    normalisation: dict[str, Any]
+
+
+def prior_test(chi2: float, n: int, alpha: float, band_high: float) -> dict[str, Any]:
+    """Does the prior explain the data? A chi-square goodness-of-fit test of its best restart: reduced
+    chi-square ``chi2`` over ``n`` observed values (``n`` degrees of freedom), rejected when its p-value is
+    below ``alpha`` and it lies above the consistency band's upper end ``band_high``.
+
+    Example:
+        >>> prior_test(1.05, 256, 1e-3, 1.2)["prior_used"], prior_test(5e4, 256, 1e-3, 1.2)["prior_used"]
+        (True, False)
+    """
+    p = float(scipy_stats.chi2.sf(chi2 * n, n)) if n else 1.0
+    return {"test": "chi2_gof", "statistic": round(float(chi2), 4), "dof": int(n), "p_value": p,
+            "alpha": alpha, "prior_used": bool(p >= alpha or chi2 <= band_high)}
+
+
+class Engine:
+    """Restore one observation (see the module): ``Engine(parts, obs).restore(store)`` -> :class:`Outcome`."""
+
+    def __init__(self, parts: Parts, obs: Observation) -> None:
+        self.parts, self.obs = parts, obs
+        spec, prior = parts.spec, parts.prior
+        self.factor = parts.forward.scale()
+        if prior.resolution % self.factor:
+            raise RestoreError(f"prior {prior.name!r} ({prior.resolution} px) is not divisible by the factor "
+                               f"{self.factor}")
+        self.y = torch.from_numpy(np.nan_to_num(obs.data)).float()
+        self.mask = torch.from_numpy(obs.mask.copy()).expand_as(self.y)
+        self.noise = resolve_noise(spec.noise, obs.noise, torch.from_numpy(obs.data), self.mask)
+        self.likelihood: Likelihood = build_likelihood(spec.noise, self.noise).to(parts.device)
+        self.gain = parts.forward.flat_gain()
+        self.norm: Normalisation = self._normalisation()
+        self.groups, self.rest = self._plane_groups()
+        c, h, w = obs.data.shape
+        self.shape = (c, h * self.factor, w * self.factor)
+        self.stats = Stats()
+
+    def _normalisation(self) -> Normalisation:
+        adapter = self.parts.adapter
+        if "gain" in adapter.normalisation.__code__.co_varnames:
+            return adapter.normalisation(self.obs, gain=self.gain)  # type: ignore[call-arg]
+        return adapter.normalisation(self.obs)
+
+    def _plane_groups(self) -> tuple[list[list[int]], list[int]]:
+        """Planes restored together (``prior.channels`` at a time) and planes passed through."""
+        prior, obs = self.parts.prior, self.obs
+        c, k = obs.data.shape[0], prior.channels
+        groups = [list(range(i, i + k)) for i in range(0, c - c % k, k)]
+        rest = list(range(len(groups) * k, c))
+        if not groups:
+            raise RestoreError(f"observation has {c} planes, prior {prior.name!r} needs {k}", source=obs.source)
+        if rest:
+            warnings.warn(f"{obs.source}: planes {rest} do not fit prior {prior.name!r} ({k} channels); they get "
+                          "the classical restoration, with no spread", stacklevel=4)
+        return groups, rest
+
+    # ------------------------------------------------------------------ the whole observation
+    def restore(self, store: Store, keep_samples: bool = False) -> Outcome:
+        """Anchor band by band, then the correction band by band, then the chi map of what is written."""
+        k = self.parts.config.restarts
+        anchor, spread, plain = store(self.shape), store(self.shape), store(self.shape)
+        samples = np.empty((k, *self.shape), np.float32) if keep_samples else None
+        for band in self.bands(keep_samples):
+            write_rows(anchor, band.top, band.mean.numpy())
+            write_rows(spread, band.top, band.std.numpy())
+            write_rows(plain, band.top, band.plain.numpy())
+            if samples is not None and band.samples is not None:
+                write_rows(samples, band.top, band.samples.numpy())
+        image = self._corrected((anchor, plain), store, samples)
+        return self._measured(image, spread, samples)
+
+    def _corrected(self, anchor: tuple[Raster, Raster], store: Store, samples: np.ndarray | None) -> Raster:
+        """``anchor + r`` band by band from the anchor and its plain part (or the anchor itself when
+        ``consistency.correct`` is off); restarts get the same correction, so the spread is the prior's."""
+        import time
+
+        spec, forward, f = self.parts.spec.consistency, self.parts.forward, self.factor
+        anchor, plain = anchor
+        if not spec.correct:
+            return anchor
+        start, image, lams = time.perf_counter(), store(self.shape), []
+        device = self.parts.device
+        for plan in plan_bands(self.obs.data.shape[1], f, forward.reach(), spec.band):
+            rows = torch.from_numpy(read_rows(anchor, plan.lo, plan.hi - plan.lo))[None].to(device)
+            part = torch.from_numpy(read_rows(plain, plan.lo, plan.hi - plan.lo))[None].to(device)
+            ys = slice(plan.lo // f, plan.hi // f)
+            count = self.mask[:, ys].clone()
+            count[:, : plan.count_lo - plan.lo // f] = False
+            count[:, plan.count_hi - plan.lo // f :] = False
+            fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
+                          part, spec.target, spec.iterations)
+            lams.append(fit.lam)
+            keep = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
+            r = fit.r[0, :, keep].cpu()
+            write_rows(image, plan.first * f, (rows[0, :, keep].cpu() + r).numpy())
+            if samples is not None:
+                samples[:, :, plan.first * f : plan.end * f] += r.numpy()[None]
+        finite = [v for v in lams if np.isfinite(v)]
+        self.stats.correction = {"bands": len(lams), "bands_corrected": len(finite),
+                                 "lam": [float(v) for v in finite], "runtime_s": round(time.perf_counter() - start, 3)}
+        return image
+
+    def _measured(self, image: Raster, spread: Raster, samples: np.ndarray | None) -> Outcome:
+        """The chi map of ``image`` and the reduced chi-squares: whole frame, restored regions, each region."""
+        f = self.factor
+        chi = ChiMap(self.parts.forward, self.likelihood, self.y, self.mask)
+        for top in range(0, self.shape[1], 64 * f):
+            chi.add(top, torch.from_numpy(read_rows(image, top, 64 * f)))
+        chi_map, chi2 = chi.result()
+        sq = (chi_map**2).numpy()
+        covered = np.zeros(sq.shape, bool)
+        for reg in self.stats.regions:
+            t, left, hh, ww = reg["box"]
+            window = sq[reg["planes"], max(t, 0) : t + hh, max(left, 0) : left + ww]
+            reg["chi2"] = _mean_finite(window)
+            if reg["prior_used"]:
+                covered[reg["planes"], max(t, 0) : t + hh, max(left, 0) : left + ww] = True
+        if self.parts.spec.layout.kind == "objects":
+            background = sq[~_object_cover(self.stats.regions, sq.shape)]
+            self.stats.correction["chi2_background"] = _mean_finite(background)
+        chi2_restored = _mean_finite(sq[covered]) if covered.any() else None
+        return Outcome(image, spread, samples, chi_map.numpy(), chi2, chi2_restored, self.stats, self.noise,
+                       self.norm.describe())
+
+    # ------------------------------------------------------------------ the anchor, band by band
+    def bands(self, keep_samples: bool = False) -> Iterator[Band]:
+        """The anchor on the sharp grid in bands of finished rows, top to bottom."""
+        objects = self.parts.spec.layout.kind == "objects"
+        yield from (self._objects(keep_samples) if objects else self._tiles(keep_samples))
+
+    def _accumulators(self, kind: type, keep_samples: bool, *args: Any) -> list:
+        """Accumulators on the sharp grid of the accepted jobs' mean and variance, of every job's prior part
+        (1 accepted, 0 rejected), and of the accepted restarts."""
+        k = self.parts.config.restarts
+        shapes = [self.shape, self.shape, self.shape, *([(k, *self.shape)] if keep_samples else [])]
+        return [kind(s, *args) for s in shapes]
+
+    def _tiles(self, keep_samples: bool) -> Iterator[Band]:
+        """Overlapping tiles; rejected tiles contribute the plain upsampling, blended like the others."""
+        prior, f = self.parts.prior, self.factor
+        tile, (_, h, w) = prior.resolution // f, self.obs.data.shape
+        overlap = max(1, tile // 4)
+        tiles = [Tile(top, left, min(tile, h - top), min(tile, w - left))
+                 for top in tile_origins(h, tile, overlap) for left in tile_origins(w, tile, overlap)]
+        jobs = [Job(g, *crop(self.y[planes], self.mask[planes], t.top, t.left, tile, tile), where=t, top=t.top * f,
+                    box=(t.top, t.left, t.height, t.width), region=i)
+                for i, t in enumerate(tiles) for g, planes in enumerate(self.groups)]
+        blenders = self._accumulators(Blender, keep_samples, f, prior.resolution)
+        for top, upto in self._in_row_order(jobs, blenders):
+            (mean, _), (var, _), (used, _), *kept = (b.take(upto) for b in blenders)
+            yield self._band(top, (mean, var, kept[0][0] if kept else None), used)
+
+    def _objects(self, keep_samples: bool) -> Iterator[Band]:
+        """Detected objects pasted over the plain upsampling; nothing detected: the plain upsampling alone."""
+        prior, f, layout = self.parts.prior, self.factor, self.parts.spec.layout
+        tile = prior.resolution // f
+        cutouts = self.parts.adapter.detect(self.obs, f, tile, layout)  # type: ignore[arg-type]
+        if not cutouts:
+            warnings.warn(f"{self.obs.source}: no objects detected; the classical restoration stands alone",
+                          stacklevel=4)
+        self.stats.regions = [{"kind": "object", "x": round(c.x, 2), "y": round(c.y, 2),
+                               "size": c.size and round(c.size, 2), "score": round(c.score, 3)} for c in cutouts]
+        jobs = sorted(self._cutout_jobs(cutouts), key=lambda j: j.top)
+        pasters = self._accumulators(Paster, keep_samples, cosine_window(prior.resolution, layout.feather))
+        for top, upto in self._in_row_order(jobs, pasters):
+            (mean, coverage), (var, _), _, *kept = (p.take(upto) for p in pasters)
+            yield self._band(top, (mean, var, kept[0][0] if kept else None), coverage.clamp(max=1.0))
+
+    def _band(self, top: int, anchor: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
+              prior_part: torch.Tensor) -> Band:
+        """A finished band from the prior's ``(mean, variance, restarts)`` and the part of each pixel they
+        make (0..1): the rest is the plain upsampling, and where the prior makes less than half a pixel
+        (or in planes passed through) there is no spread (NaN: not a prior spread)."""
+        mean, var, samples = anchor
+        plain = self.plain(top, mean.shape[-2])
+        part = torch.nan_to_num(prior_part.expand_as(mean), nan=0.0).clamp(0, 1).clone()
+        if self.rest:
+            part[self.rest] = 0.0
+        mean = part * torch.nan_to_num(mean) + (1 - part) * plain
+        std = torch.nan_to_num(var).clamp_min(0).sqrt().masked_fill(part < 0.5, float("nan"))
+        if samples is not None:
+            samples = part * torch.nan_to_num(samples) + (1 - part) * plain
+        return Band(top, mean, std, 1 - part, samples)
+
+    def _in_row_order(self, jobs: list[Job], accumulators: list) -> Iterator[tuple[int, int]]:
+        """Search ``jobs`` (sorted by their top rows), add each into ``accumulators`` and yield ``(top, upto)``
+        whenever rows ``[top, upto)`` are finished, no later job reaching them."""
+        height = self.shape[1]
+        for i, (job, samples, test) in enumerate(self._searched(jobs)):
+            used, planes = test["prior_used"], self.groups[job.group]
+            mean = samples[test["use"]].mean(0)
+            accumulators[2].add(job.where, torch.full_like(mean, float(used)), planes)  # the prior's part
+            if used:
+                var = samples[test["use"]].var(0, unbiased=False)
+                for acc, value in zip(accumulators[:2] + accumulators[3:], (mean, var, samples)):
+                    acc.add(job.where, value, planes)
+            upto = jobs[i + 1].top if i + 1 < len(jobs) else height
+            if upto > accumulators[0].top:
+                yield accumulators[0].top, upto
+        if not jobs:
+            yield 0, height
+
+    def _searched(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
+        """Each job's restarts in physical units ``(K, C, R, R)`` and its prior test, searched
+        ``search.tile_batch`` jobs at a time, in order; regions are reported as their jobs finish."""
+        parts, k, r = self.parts, self.parts.config.restarts, self.parts.prior.resolution
+        spec = parts.spec
+        it, start = iter(jobs), 0
+        while chunk := list(islice(it, spec.search.tile_batch)):
+            plane_idx = torch.tensor([self.groups[j.group] for j in chunk]).repeat_interleave(k, 0)
+            norm = self.norm.for_planes(plane_idx)
+            forward = parts.forward
+            if chunk[0].warp is not None:
+                y_size = tuple(s * self.factor for s in chunk[0].y.shape[-2:])
+                matrices = torch.stack([j.warp[:2] for j in chunk]).repeat_interleave(k, 0)
+                forward = parts.forward * Warp(matrices, (r, r), y_size).to(parts.device)
+            problem = Problem(parts.prior, forward, self.likelihood, norm.inverse, norm.forward)
+            y = torch.stack([j.y for j in chunk]).to(parts.device)
+            mask = torch.stack([j.mask for j in chunk]).to(parts.device)
+            result = latent_search(problem, y, parts.config, mask=mask, seed=spec.seed + start)
+            self.stats.steps = max(self.stats.steps, result.steps_run)
+            self.stats.runtime_s = round(self.stats.runtime_s + result.runtime_s, 3)
+            with torch.no_grad():
+                samples = problem.denormalise(result.images).cpu().reshape(len(chunk), k, -1, r, r)
+            consistent = result.consistent.cpu().reshape(len(chunk), k)
+            chi2 = result.chi2.cpu().reshape(len(chunk), k)
+            counts = mask.flatten(1).sum(1).cpu()
+            for i, job in enumerate(chunk):
+                self.stats.restarts_consistent += int(consistent[i].sum())
+                test = prior_test(float(chi2[i].min()), int(counts[i]), spec.consistency.alpha,
+                                  parts.config.chi2_range[1])
+                test["use"] = consistent[i] if bool(consistent[i].any()) else chi2[i] <= chi2[i].min()
+                self._report(job, test)
+                yield job, samples[i], test
+            start += len(chunk)
+
+    def _report(self, job: Job, test: dict[str, Any]) -> None:
+        """Add (or update, for further plane groups) the region report of ``job``."""
+        regions = self.stats.regions
+        while len(regions) <= job.region:
+            regions.append({})
+        reg = regions[job.region]
+        planes = self.groups[job.group]
+        entry = {k: v for k, v in test.items() if k != "use"}
+        if "box" not in reg:
+            reg.update({"kind": reg.get("kind", "tile"), "box": list(job.box), "planes": list(planes), **entry})
+        else:
+            reg["planes"] = reg["planes"] + list(planes)
+            reg["prior_used"] = reg["prior_used"] and entry["prior_used"]
+            reg["statistic"] = max(reg["statistic"], entry["statistic"])
+            reg["p_value"] = min(reg["p_value"], entry["p_value"])
+
+    def _cutout_jobs(self, cutouts: list) -> list[Job]:
+        """Search jobs of cutouts. Unit-scale, whole-pixel cutouts are plain tile crops; otherwise each job
+        is the observed window its cutout covers (one size for all), with the cutout's placement on the
+        window's sharp grid, and only the pixels whose whole PSF footprint the cutout covers count."""
+        parts, f = self.parts, self.factor
+        r, device = parts.prior.resolution, parts.device
+        framing = Framing.from_card(parts.prior.card, r)
+        places = [placement(c, framing, f, r) for c in cutouts]
+        boxes = [region(p, r, f) for p in places]
+        exact = all(is_whole_pixel_shift(p) for p in places)
+        size = r // f if exact else max([max(b[2], b[3]) for b in boxes], default=1)
+        full = None
+        if not exact:  # the PSF footprint of a window pixel, to compare with what a cutout covers
+            with torch.no_grad():
+                full = parts.forward(torch.ones(1, 1, size * f, size * f, device=device))[0].cpu()
+        jobs = []
+        for i, (place, (top, left, *_)) in enumerate(zip(places, boxes)):
+            local = shifted(place, left * f, top * f)
+            covered = None
+            if not exact:
+                with torch.no_grad():
+                    op = parts.forward * Warp(local[:2], (r, r), (size * f, size * f)).to(device)
+                    covered = op(torch.ones(1, 1, r, r, device=device))[0].cpu() >= 0.999 * full
+            sharp_top = max(0, int(np.floor(float(placed_corners(place, r)[:, 1].min())))) // f * f
+            for g, planes in enumerate(self.groups):
+                yw, mw = crop(self.y[planes], self.mask[planes], top, left, size, size)
+                jobs.append(Job(g, yw, mw if covered is None else mw & covered, where=place, top=sharp_top,
+                                box=(top, left, size, size), region=i, warp=None if exact else local))
+        return jobs
+
+    # ------------------------------------------------------------------ the plain estimate
+    def plain(self, top: int = 0, rows: int | None = None, left: int = 0, cols: int | None = None) -> torch.Tensor:
+        """The plain estimate on the sharp grid: the observation less the likelihood's background,
+        upsampled bicubically and divided by the forward model's flat gain, in the restoration's units;
+        sharp rows ``[top, top + rows)`` and columns ``[left, left + cols)`` only, with the values of the
+        whole frame (bicubic taps reach 2 observed pixels)."""
+        f, (_, h, w) = self.factor, self.y.shape
+        rows = h * f - top if rows is None else rows
+        cols = w * f - left if cols is None else cols
+        r0, r1 = max(0, top // f - 2), min(h, -(-(top + rows) // f) + 2)
+        c0, c1 = max(0, left // f - 2), min(w, -(-(left + cols) // f) + 2)
+        window = self.y[None, :, r0:r1, c0:c1] - self.likelihood.background
+        up = F.interpolate(window, scale_factor=f, mode="bicubic", align_corners=False)[0]
+        return up[:, top - r0 * f : top - r0 * f + rows, left - c0 * f : left - c0 * f + cols] / self.gain
+
+
+def _mean_finite(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _object_cover(regions: list[dict[str, Any]], shape: tuple[int, ...]) -> np.ndarray:
+    cover = np.zeros(shape, bool)
+    for reg in regions:
+        t, left, hh, ww = reg["box"]
+        cover[reg["planes"], max(t, 0) : t + hh, max(left, 0) : left + ww] = True
+    return cover
