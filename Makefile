@@ -19,6 +19,7 @@ demo: install
 	$(VENV)/bin/restore run recipes/faces.yaml -o restored/demo --overwrite
 
 test: install
+	$(VENV)/bin/ruff check restore tests benchmarks priors
 	$(PY) -m pytest
 
 benchmark: install

@@ -16,7 +16,7 @@ def main() -> None:
         sys.argv = [module.__name__, "--write"]
         module.main()
     print("peer comparison not run here (needs DeepInverse in a separate environment): "
-          "PYTHONPATH=. ../bench-env/bin/python -m benchmarks.peer_deepinv --write")  # fmt: skip
+          "PYTHONPATH=. ../bench-env/bin/python -m benchmarks.peer_deepinv --write")
 
 
 if __name__ == "__main__":

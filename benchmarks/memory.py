@@ -61,7 +61,7 @@ def measure(mode: str, source: Path, out: Path, live: bool = False) -> tuple[flo
     env = {**os.environ, **({"MALLOC_MMAP_THRESHOLD_": "65536"} if live else {})}
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, mode, str(source), str(out)], check=True, capture_output=True,
-                          text=True, env=env)  # fmt: skip
+                          text=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])["peak_mb"], time.perf_counter() - t
 
 
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = ["| observed | output (4x) | output float32, 3 planes | `restore run` peak RSS | in memory peak RSS | ratio "
             "| `restore run` live peak | in memory live peak | `restore run` time |",
-            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            "|---|---|---|---|---|---|---|---|---|"]
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "scene.tif"
@@ -83,7 +83,7 @@ def main() -> None:
             memory_live, _ = measure("memory", source, Path(tmp) / "memory-live", live=True)
         frame_mb = 3 * (4 * size) ** 2 * 4 / 2**20
         rows.append(f"| {size}x{size} | {4 * size}x{4 * size} | {frame_mb:.0f} MB | {files_mb:.0f} MB | {memory_mb:.0f} MB "
-                    f"| {memory_mb / files_mb:.2f} | {files_live:.0f} MB | {memory_live:.0f} MB | {files_s:.0f} s |")  # fmt: skip
+                    f"| {memory_mb / files_mb:.2f} | {files_live:.0f} MB | {memory_live:.0f} MB | {files_s:.0f} s |")
         print(rows[-1], flush=True)
     text = "\n".join([
         f"## Memory against frame size (`python -m benchmarks.memory --sizes {' '.join(map(str, args.sizes))} --write`)", "",
@@ -92,7 +92,7 @@ def main() -> None:
         "peak resident set size. `restore run` writes the restoration band by band through scratch files; "
         "`Pipeline.run` holds the restoration and its spread in memory. *Live* peaks pin glibc's mmap threshold "
         "(`MALLOC_MMAP_THRESHOLD_=65536`) so freed buffers return to the system: the peak of what is in use, "
-        "where the default allocator keeps freed heap (search buffers) mapped.", "", *rows, ""])  # fmt: skip
+        "where the default allocator keeps freed heap (search buffers) mapped.", "", *rows, ""])
     print(text)
     if args.write:
         write_section(text)

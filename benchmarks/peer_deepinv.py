@@ -59,12 +59,12 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
         for i, truth in enumerate(truths):
             obs = restore.simulate(spec, truth, seed=100 + i)
             y = torch.from_numpy(obs)[None]
-            likelihood = pipe._likelihood(Observation.from_array(obs))
-            norm = pipe.adapter.normalisation(Observation.from_array(obs))
+            likelihood = pipe.likelihood(Observation.from_array(obs))
+            norm = pipe.parts.adapter.normalisation(Observation.from_array(obs))
             with torch.no_grad():  # whitening: the noise model's standard deviation at the observation
                 scale = likelihood.variance((y - likelihood.mean(torch.zeros_like(y))).clamp_min(0)).sqrt().float()
-            physics = deepinv.physics.Physics(A=lambda x, n=norm, s=scale, lk=likelihood: lk.mean(forward(n.inverse(x))) / s)
-            model = deepinv.models.CSGMGenerator(ZBackbone(pipe.prior)).eval()
+            physics = deepinv.physics.Physics(A=lambda x, n=norm, s=scale, lk=likelihood, a=forward: lk.mean(a(n.inverse(x))) / s)
+            model = deepinv.models.CSGMGenerator(ZBackbone(pipe.parts.prior)).eval()
             torch.manual_seed(i)
             t = time.perf_counter()
             with torch.no_grad():
@@ -76,7 +76,7 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
             rows.append((*scores(img, truth, norm, factor), chi2, 0.8 <= chi2 <= 1.2, wall))
         v = np.array(rows, dtype=np.float64)
         lines.append(f"| {domain} | {factor}x | {v[:, 0].mean():.2f} | {v[:, 1].mean():.3f} | {v[:, 2].mean():.2f} | "
-                     f"{np.median(v[:, 3]):.2f} | {v[:, 4].mean():.0%} | {v[:, 5].mean():.1f} |")  # fmt: skip
+                     f"{np.median(v[:, 3]):.2f} | {v[:, 4].mean():.0%} | {v[:, 5].mean():.1f} |")
         print(lines[-1], flush=True)
     return lines
 
@@ -88,7 +88,7 @@ def main() -> None:
     per_domain_sections(args, "Peer, DeepInverse CSGM", "PYTHONPATH=. ../bench-env/bin/python -m benchmarks.peer_deepinv",
                         f"deepinv {deepinv.__version__}; same truths, observations and scores as the quality tables.",
                         ["| domain | factor | PSNR dB | SSIM | realism gap | reduced chi2 | consistent | s / image |",
-                         "|---|---|---|---|---|---|---|---|"], run_domain)  # fmt: skip
+                         "|---|---|---|---|---|---|---|---|"], run_domain)
 
 if __name__ == "__main__":
     main()

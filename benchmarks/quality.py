@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from restore.degradations.compose import build_psf
 
 import restore
 from restore.degradations import build_forward
-from restore.degradations.compose import build_psf
 from restore.domains import Observation, get_adapter
 from restore.training.train import list_images, load_train_spec, split_holdout
 
@@ -76,7 +76,7 @@ def held_out(domain: str, n: int) -> tuple[list[np.ndarray], str, list[str]]:
     with torch.no_grad():
         x = prior.generate(prior.sample_latent(n, torch.Generator().manual_seed(99))).clamp(-1, 1)
     return [norm.inverse(im).numpy() for im in x], \
-        f"{n} samples of the prior (../shared/data not found: SKIPPED the real hold-out)", ["n/a"] * n  # fmt: skip
+        f"{n} samples of the prior (../shared/data not found: SKIPPED the real hold-out)", ["n/a"] * n
 
 
 def skin_ita(image: np.ndarray) -> float:
@@ -105,7 +105,7 @@ def realism_gap(result: np.ndarray, truth: np.ndarray, factor: int) -> float:
     return float(np.abs(a - b)[len(a) // factor :].mean())
 
 
-def scores(img: np.ndarray, truth: np.ndarray, norm, factor: int) -> tuple[float, float, float]:  # noqa: ANN001
+def scores(img: np.ndarray, truth: np.ndarray, norm, factor: int) -> tuple[float, float, float]:
     """PSNR, SSIM (range [-1, 1]) and realism gap, in the truth's normalisation."""
     from skimage.metrics import structural_similarity
 
@@ -133,7 +133,7 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
     lines = [f"Recipe `{recipe}`, prior `{base.prior.name}`. Truth: {source}, centre {CROP}x{CROP}. Forward model: the recipe's ({base.forward[0].psf.kind} PSF "  # type: ignore[union-attr]
              f"scaled with the factor, {down.method} downsampling, {base.noise.kind} noise{' ' + ', '.join(fixed) if fixed else ''}).",
              "", "| factor | method | PSNR dB | SSIM | realism gap | reduced chi2 | consistent | within 2 std | steps | s / image |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|---|---|---|---|---|---|"]
     per_group: dict[tuple[str, str], list[tuple[float, float]]] = {}
     fwhm = base.forward[0].psf.fwhm  # type: ignore[union-attr]
     for factor in factors:
@@ -152,11 +152,11 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
             total = 0.0
             for i, truth in enumerate(truths):
                 obs = restore.simulate(spec, truth, seed=100 + i)
-                norm = pipe.adapter.normalisation(Observation.from_array(truth))
+                norm = pipe.parts.adapter.normalisation(Observation.from_array(truth))
                 if name == "default":  # the classical baselines, once per image
-                    likelihood = pipe._likelihood(Observation.from_array(obs)).double()
+                    likelihood = pipe.likelihood(Observation.from_array(obs)).double()
                     y = torch.from_numpy(obs)[None].double()
-                    for cname, img in classical(pipe.upsample(obs), psf).items():
+                    for cname, img in classical(pipe.plain(obs), psf).items():
                         with torch.no_grad():
                             chi2 = float(likelihood.reduced_chi2(y, forward(torch.from_numpy(img)[None].double()))[0])
                         rows.setdefault(cname, []).append((*scores(img, truth, norm, factor), chi2, 0.8 <= chi2 <= 1.2, np.nan, 0.0, np.nan))
@@ -177,7 +177,7 @@ def run_domain(domain: str, n: int, factors: list[int]) -> list[str]:
             within = "" if np.isnan(v[:, 5]).all() else f"{np.nanmean(v[:, 5]):.2f}"
             steps = "" if np.isnan(v[:, 7]).all() else f"{np.median(v[:, 7]):.0f}"
             lines.append(f"| {factor}x | {name} | {v[:, 0].mean():.2f} | {v[:, 1].mean():.3f} | {v[:, 2].mean():.2f} | "
-                         f"{np.median(v[:, 3]):.2f} | {v[:, 4].mean():.0%} | {within} | {steps} | {v[:, 6].mean():.1f} |")  # fmt: skip
+                         f"{np.median(v[:, 3]):.2f} | {v[:, 4].mean():.0%} | {within} | {steps} | {v[:, 6].mean():.1f} |")
             print(lines[-1], flush=True)
     if per_group:
         lines += ["", "Per UTKFace group (restore `default`): PSNR and skin-tone shift, the change of the face centre's "

@@ -33,14 +33,14 @@ def domain_arguments(description: str, domains: list[str]) -> argparse.Namespace
 
 
 def per_domain_sections(args: argparse.Namespace, title: str, command: str, note: str, header: list[str],
-                        run: Callable[[str, int, list[int]], list[str]]) -> None:  # fmt: skip
+                        run: Callable[[str, int, list[int]], list[str]]) -> None:
     """One RESULTS.md section per domain (so a domain can be rerun alone): heading with the exact
     command, date, machine and versions, ``header`` lines, then ``run(domain, n, factors)``'s lines."""
     for domain in args.domains:
         cmd = f"{command} --domains {domain} --n {args.n} --factors {' '.join(map(str, args.factors))} --write"
         lines = [f"## {title}: {domain} (`{cmd}`)", "",
                  f"{date.today()}, {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-                 f"{note}", "", *header, *run(domain, args.n, args.factors), ""]  # fmt: skip
+                 f"{note}", "", *header, *run(domain, args.n, args.factors), ""]
         text = "\n".join(lines)
         print(text, flush=True)
         if args.write:

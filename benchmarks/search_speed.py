@@ -38,13 +38,13 @@ def make_prior(size: int) -> Prior:
     return prior
 
 
-def floor_step(prior: Prior, forward, y: torch.Tensor, latent: torch.Tensor) -> None:  # noqa: ANN001
+def floor_step(prior: Prior, forward, y: torch.Tensor, latent: torch.Tensor) -> None:
     latent.grad = None
     x = prior.generator.synthesis(latent, prior.noise_maps())
     ((forward(x) - y) ** 2).sum().backward()
 
 
-def time_it(fn, repeats: int) -> float:  # noqa: ANN001
+def time_it(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -107,7 +107,7 @@ def end_to_end(obs_size: int) -> tuple[float, int, float]:
         code = "import sys; from restore.cli import main; sys.exit(main())"
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", code, "run", str(recipe), str(path), "-o", str(Path(tmp) / "out"), "-q",
-                        "--set", "search.preset=fast"], check=True, capture_output=True)  # fmt: skip
+                        "--set", "search.preset=fast"], check=True, capture_output=True)
         wall = time.perf_counter() - t
         report = (Path(tmp) / "out" / "scene.report.json").read_text()
     import json
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the table into benchmarks/RESULTS.md")
     args = parser.parse_args()
     rows = ["| resolution | ms/step (batch 1) | floor (batch 1) | ratio | ms/step (batch K) | floor (batch K) | ratio | K restarts / 1 restart |",
-            "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            "|---|---|---|---|---|---|---|---|"]
     for size in (32, 64, 128):
         s1, f1 = measure(size, 1, args.steps)
         sk, fk = measure(size, args.k, args.steps)
@@ -143,7 +143,7 @@ def main() -> None:
         f"{args.frame // 4}x{args.frame // 4} RGB TIFF (a mosaic of aerial-prior samples observed through the recipe) "
         f"-> {args.frame}x{args.frame} output, {tiles} tiles: {wall / 60:.1f} min wall, peak RSS {peak_mb:.0f} MB "
         f"(read, restore, write; one process).", "",
-    ])  # fmt: skip
+    ])
     print(text)
     if args.write:
         write_section(text)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from restore.domains import get_adapter
-from restore.priors.registry import builtin_path
 from restore.priors.io import update_card
+from restore.priors.registry import builtin_path
 from restore.spec import ObjectsLayoutSpec
 from restore.training.train import list_images
 
@@ -43,7 +43,7 @@ def main() -> None:
         print(f"{name}: median {med[i]:.2f}, quartiles {q1[i]:.2f} .. {q3[i]:.2f}")
     path = Path(args.prior) if args.prior.endswith(".safetensors") else builtin_path(args.prior)
     update_card(path, {"framing": {"x": round(float(med[0]), 2), "y": round(float(med[1]), 2),
-                                   "size": round(float(med[2]), 2)}})  # fmt: skip
+                                   "size": round(float(med[2]), 2)}})
     print(f"framing written to {path}")
 
 

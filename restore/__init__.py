@@ -8,8 +8,8 @@ Example:
 
 from .errors import RestoreError
 from .pipeline import Pipeline
-from .simulate import simulate
 from .restoration import Restoration
+from .simulate import simulate
 from .spec import PipelineSpec, load_recipe
 from .version import __version__
 

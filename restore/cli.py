@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import RestoreError
 
 
-def _recipe(args: argparse.Namespace):  # noqa: ANN202 - returns PipelineSpec
+def _recipe(args: argparse.Namespace):
     from .spec import load_recipe
 
     return load_recipe(args.recipe, args.set)
@@ -110,7 +110,7 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a recipe value, e.g. forward.0.psf.fwhm=3 (repeatable)",
-    )  # fmt: skip
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import torch
 
 
-
 @dataclass(frozen=True)
 class Framing:
     """Where the training images had their object, in the prior's (sharp) pixels: centre ``x, y`` and
@@ -39,17 +38,17 @@ class Framing:
     size: float | None = None
 
     @classmethod
-    def from_card(cls, card: dict, prior_size: int) -> "Framing":
+    def from_card(cls, card: dict, prior_size: int) -> Framing:
         """The card's ``framing`` entry, or the field's centre at the observed scale."""
         entry = card.get("framing") or {}
         centre = (prior_size - 1) / 2
         return cls(float(entry.get("x", centre)), float(entry.get("y", centre)), entry.get("size"))
 
-    def covering(self, width: int, height: int, prior_size: int) -> "Cutout":
+    def covering(self, width: int, height: int, prior_size: int) -> Cutout:
         """The cutout that takes a whole ``width x height`` observation as the prior's field (an aligned crop)."""
         scale = (width + height) / 2 / prior_size
         return Cutout(x=(self.x + 0.5) * scale - 0.5, y=(self.y + 0.5) * scale - 0.5,
-                      size=None if self.size is None else self.size * scale)  # fmt: skip
+                      size=None if self.size is None else self.size * scale)
 
 
 @dataclass(frozen=True)
@@ -115,4 +114,4 @@ def is_whole_pixel_shift(matrix: torch.Tensor) -> bool:
     """True when ``matrix`` moves pixels by whole pixels and nothing else (resampling would be a copy)."""
     m = matrix[:2].double()
     return bool(torch.allclose(m[:, :2], torch.eye(2, dtype=m.dtype), atol=1e-9)
-                and torch.allclose(m[:, 2], m[:, 2].round(), atol=1e-9))  # fmt: skip
+                and torch.allclose(m[:, 2], m[:, 2].round(), atol=1e-9))

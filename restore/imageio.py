@@ -261,5 +261,5 @@ def write_array(
     kind = file_kind(path)
     writer = {"pil": _write_pil, "tiff": _write_tiff, "fits": _write_fits}[kind]
     if kind != meta.get("format", kind):
-        warnings.warn(f"{path}: writing {meta.get('format')} data as {kind}; format metadata is not carried")
+        warnings.warn(f"{path}: writing {meta.get('format')} data as {kind}; format metadata is not carried", stacklevel=2)
     atomic_write(path, lambda tmp: writer(tmp, source, meta, text or {}), overwrite=overwrite)

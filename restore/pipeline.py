@@ -51,7 +51,7 @@ class Pipeline:
                            device=dev)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, **options: Any) -> "Pipeline":
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, **options: Any) -> Pipeline:
         """A pipeline from a recipe file (``options``: those of the constructor)."""
         return cls(load_recipe(path, overrides), **options)
 

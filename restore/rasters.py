@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class FileRaster:
         return out
 
 
-Raster = Union[np.ndarray, FileRaster]
+Raster = np.ndarray | FileRaster
 
 
 def read_rows(source: Raster, top: int, n: int) -> np.ndarray:

@@ -37,7 +37,7 @@ class Writer(Protocol):
 
     def output_paths(self, directory: Path, stem: str, suffix: str) -> dict[str, Path]: ...
 
-    def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
+    def write_restoration(self, res: Restoration, paths: dict[str, Path], text: dict[str, str],
                           overwrite: bool = False) -> None: ...
 
 
@@ -67,15 +67,15 @@ class Restoration:
     def report(self) -> dict[str, Any]:
         """The JSON report: fit quality, search statistics and provenance."""
         return {"input": self.source, "chi2": self.chi2, "consistent": self.consistent, "generated": True,
-                "warning": GENERATED_WARNING, **self.provenance}  # fmt: skip
+                "warning": GENERATED_WARNING, **self.provenance}
 
     def save(self, directory: str | Path, stem: str | None = None, suffix: str | None = None,
-             overwrite: bool = False, figures: bool = True) -> list[Path]:  # fmt: skip
+             overwrite: bool = False, figures: bool = True) -> list[Path]:
         """Write ``<stem>.restored.<ext>``, the spread (an extension or ``<stem>.spread.<ext>``),
         ``<stem>.report.json`` and ``<stem>.compare.png``; existing files are an error unless ``overwrite``."""
         paths = output_paths(self.source, self.writer, directory, stem, suffix, figures, overwrite)
         text = {"restore-generated": "true", "restore-warning": GENERATED_WARNING,
-                "restore-prior": str(self.provenance["prior"]), "restore-chi2": f"{self.chi2:.4g}"}  # fmt: skip
+                "restore-prior": str(self.provenance["prior"]), "restore-chi2": f"{self.chi2:.4g}"}
         self.writer.write_restoration(self, paths, text, overwrite=overwrite)
         report = json.dumps(self.report(), indent=2)
         atomic_write(paths["report"], lambda tmp: tmp.write_text(report), overwrite=overwrite)
@@ -85,7 +85,7 @@ class Restoration:
 
 
 def output_paths(source: str, writer: Writer, directory: str | Path, stem: str | None = None, suffix: str | None = None,
-                 figures: bool = True, overwrite: bool = False) -> dict[str, Path]:  # fmt: skip
+                 figures: bool = True, overwrite: bool = False) -> dict[str, Path]:
     """The files a restoration of ``source`` is saved to (see :meth:`Restoration.save`); an existing one
     is an error unless ``overwrite``."""
     directory = Path(directory)
@@ -102,7 +102,7 @@ def output_paths(source: str, writer: Writer, directory: str | Path, stem: str |
     return paths
 
 
-def _panel(arr: np.ndarray, size: tuple[int, int], symmetric: bool = False):  # noqa: ANN202 - PIL image
+def _panel(arr: np.ndarray, size: tuple[int, int], symmetric: bool = False):
     from PIL import Image
 
     a = np.nan_to_num(arr[:3] if arr.shape[0] >= 3 else arr[:1].repeat(3, 0))
@@ -116,7 +116,7 @@ def _panel(arr: np.ndarray, size: tuple[int, int], symmetric: bool = False):  # 
     return img.resize(size, Image.NEAREST)
 
 
-def compare_figure(res: Restoration):  # noqa: ANN201 - PIL image
+def compare_figure(res: Restoration):
     """Observation | restoration | spread (mean over channels) | chi residual (mean over channels), side by
     side (large frames subsampled to at most 1024 pixels a side)."""
     from PIL import Image
@@ -127,7 +127,7 @@ def compare_figure(res: Restoration):  # noqa: ANN201 - PIL image
     size = (w * scale, h * scale)
     grey = lambda a: np.nanmean(a, axis=0, keepdims=True)  # noqa: E731 - spread and residual as one map
     panels = [_panel(observation, size), _panel(image, size), _panel(grey(std), size),
-              _panel(grey(chi), size, symmetric=True)]  # fmt: skip
+              _panel(grey(chi), size, symmetric=True)]
     canvas = Image.new("RGB", (size[0] * 4 + 12, size[1]), "white")
     for i, p in enumerate(panels):
         canvas.paste(p, (i * (size[0] + 4), 0))

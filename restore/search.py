@@ -105,7 +105,7 @@ def geocross(latent: torch.Tensor) -> torch.Tensor:
 
 
 def pulse_loss(y_norm: torch.Tensor, mu_norm: torch.Tensor, valid: torch.Tensor, latent: torch.Tensor | None,
-               eps: float = PULSE_EPS, geocross_weight: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+               eps: float = PULSE_EPS, geocross_weight: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
     """PULSE's objective per item and its L2 term: ``100 * max(L2, eps) + w * GEOCROSS``.
 
     ``L2`` is the mean squared difference over valid pixels of the degraded image and the
@@ -228,7 +228,7 @@ class Latents:
 
 
 def _objective(problem: Problem, config: SearchConfig, latents: Latents, y: torch.Tensor, valid: torch.Tensor,
-               n_valid: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+               n_valid: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Objective per item, reduced chi-square per item, and the PULSE L2 (or NaN)."""
     mu = problem.observe(images)
     with torch.no_grad():
@@ -236,7 +236,7 @@ def _objective(problem: Problem, config: SearchConfig, latents: Latents, y: torc
     if config.objective == "pulse":
         mean = problem.likelihood.mean(mu)
         loss, l2 = pulse_loss(problem.normalise(y.nan_to_num()), problem.normalise(mean), valid,
-                              latents.penalty_latent(), geocross_weight=config.geocross)  # fmt: skip
+                              latents.penalty_latent(), geocross_weight=config.geocross)
         return loss, chi2, l2.detach()
     loss = problem.likelihood.nll(y, mu, valid) / n_valid
     wplus = latents.penalty_latent()
@@ -272,7 +272,7 @@ def latent_search(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config.schedule, config.steps))
     size = problem.prior.resolution
     best = _Best(y.new_zeros(n, problem.prior.channels, size, size), y.new_full((n,), float("nan")),
-                 y.new_full((n,), float("inf")), config.chi2_range)  # fmt: skip
+                 y.new_full((n,), float("inf")), config.chi2_range)
     reached_eps = torch.zeros(n, dtype=torch.bool, device=y.device)
     history: list[torch.Tensor] = []
     bar = tqdm(range(config.steps), disable=not config.progress, desc="search", leave=False, mininterval=0.5)
@@ -302,7 +302,7 @@ def latent_search(
     bar.close()
     consistent = reached_eps if config.objective == "pulse" else best.consistent()
     result = SearchResult(best.images, best.chi2, consistent, best.step, best.objective, steps_run, 0.0,
-                          torch.stack(history))  # fmt: skip
+                          torch.stack(history))
     if config.refine_steps > 0 and config.objective != "pulse":
         result = refine(problem, y, valid, n_valid, result, config)
     result.runtime_s = time.perf_counter() - start
@@ -310,7 +310,7 @@ def latent_search(
 
 
 def refine(problem: Problem, y: torch.Tensor, valid: torch.Tensor, n_valid: torch.Tensor, result: SearchResult,
-           config: SearchConfig) -> SearchResult:  # fmt: skip
+           config: SearchConfig) -> SearchResult:
     """Second stage: reduce the prior's representation error with a bounded image-space correction.
 
     The returned image ``x`` is refined as ``x + delta`` with ``delta`` kept in an L2 ball of radius

@@ -86,7 +86,7 @@ class Band:
         if self.held > self.den.shape[-2]:
             rows = max(self.held, 2 * self.den.shape[-2])
             num, den = self.num.new_zeros(*self.num.shape[:-2], rows, self.num.shape[-1]), self.den.new_zeros(
-                self.den.shape[0], rows, self.den.shape[-1])  # fmt: skip
+                self.den.shape[0], rows, self.den.shape[-1])
             num[..., : self.num.shape[-2], :], den[:, : self.den.shape[-2]] = self.num, self.den
             self.num, self.den = num, den
 

@@ -19,7 +19,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(params=DEVICES)
-def device(request) -> torch.device:  # noqa: ANN001
+def device(request) -> torch.device:
     return torch.device(request.param)
 
 

@@ -16,7 +16,6 @@ from restore.degradations import Blur, Compose, Downsample, GaussianNoise, Poiss
      (Compose([Downsample(4, "mean")]), GaussianNoise(0.1))],
 )
 def test_chi_map_by_bands_equals_the_whole_frame(forward: Compose, likelihood, rng: torch.Generator, device) -> None:
-    f = 4
     x = torch.rand(2, 160, 48, generator=rng) * 50 + 20
     with torch.no_grad():
         mu = forward(x[None])

@@ -27,19 +27,19 @@ def _recipe(tmp_path: Path, domain: dict, forward: list, noise: dict, prior: Pat
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump({"domain": domain, "forward": forward, "noise": noise,
                                     "prior": {"kind": "file", "path": str(prior)},
-                                    "search": {"steps": 3, "restarts": 2, "refine_steps": 2}}))  # fmt: skip
+                                    "search": {"steps": 3, "restarts": 2, "refine_steps": 2}}))
     return path
 
 
 def test_run_fits_writes_extensions_and_a_rescaled_wcs(tmp_path: Path) -> None:
     header = fits.Header()
     header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 10.0, "CRVAL2": -5.0, "CRPIX1": 6.5,
-                   "CRPIX2": 4.0, "CDELT1": -1e-4, "CDELT2": 1e-4, "BUNIT": "adu", "GAIN": 2.0, "RDNOISE": 3.0})  # fmt: skip
+                   "CRPIX2": 4.0, "CDELT1": -1e-4, "CDELT2": 1e-4, "BUNIT": "adu", "GAIN": 2.0, "RDNOISE": 3.0})
     data = np.random.default_rng(0).uniform(0, 50, (6, 10)).astype(np.float32)  # 2 x 3 tiles of 4 px
     data[2, 2] = np.nan
     fits.PrimaryHDU(data, header).writeto(tmp_path / "obs.fits")
     recipe = _recipe(tmp_path, {"kind": "astronomy"}, [{"kind": "downsample", "factor": 4, "method": "sum"}],
-                     {"kind": "poisson_gaussian", "gain": "from_header", "read_noise": "from_header"}, _prior(tmp_path, 1))  # fmt: skip
+                     {"kind": "poisson_gaussian", "gain": "from_header", "read_noise": "from_header"}, _prior(tmp_path, 1))
     assert main(["run", str(recipe), str(tmp_path / "obs.fits"), "-o", str(tmp_path / "out"), "-q"]) == 0
     with fits.open(tmp_path / "out" / "obs.restored.fits") as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "SPREAD", "CHI"]
@@ -55,9 +55,9 @@ def test_run_fits_writes_extensions_and_a_rescaled_wcs(tmp_path: Path) -> None:
 def test_run_ome_stack_plane_by_plane(tmp_path: Path) -> None:
     stack = np.random.default_rng(1).integers(100, 4000, (3, 8, 8)).astype(np.uint16)
     tifffile.imwrite(tmp_path / "cells.ome.tif", stack, ome=True,
-                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.4, "PhysicalSizeY": 0.4})  # fmt: skip
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.4, "PhysicalSizeY": 0.4})
     recipe = _recipe(tmp_path, {"kind": "microscopy"}, [{"kind": "downsample", "factor": 2, "method": "mean"}],
-                     {"kind": "gaussian", "sigma": 50.0}, _prior(tmp_path, 1))  # fmt: skip
+                     {"kind": "gaussian", "sigma": 50.0}, _prior(tmp_path, 1))
     assert main(["run", str(recipe), str(tmp_path / "cells.ome.tif"), "-o", str(tmp_path / "out"), "-q"]) == 0
     with tifffile.TiffFile(tmp_path / "out" / "cells.restored.ome.tif") as tif:
         assert tif.series[0].shape == (3, 16, 16) and tif.series[0].dtype == np.uint16
@@ -72,10 +72,10 @@ def test_run_geotiff_with_an_extra_band_passes_it_through(tmp_path: Path) -> Non
 
     data = np.random.default_rng(2).integers(1, 250, (4, 8, 8)).astype(np.uint8)
     with rasterio.open(tmp_path / "scene.tif", "w", driver="GTiff", width=8, height=8, count=4, dtype="uint8",
-                       crs="EPSG:32631", transform=from_origin(1000.0, 2000.0, 8.0, 8.0), nodata=0) as dst:  # fmt: skip
+                       crs="EPSG:32631", transform=from_origin(1000.0, 2000.0, 8.0, 8.0), nodata=0) as dst:
         dst.write(data)
     recipe = _recipe(tmp_path, {"kind": "satellite"}, [{"kind": "downsample", "factor": 2, "method": "mean"}],
-                     {"kind": "gaussian", "sigma": 3.0}, _prior(tmp_path, 3))  # fmt: skip
+                     {"kind": "gaussian", "sigma": 3.0}, _prior(tmp_path, 3))
     with pytest.warns(UserWarning, match=r"planes \[3\] do not fit"):
         assert main(["run", str(recipe), str(tmp_path / "scene.tif"), "-o", str(tmp_path / "out"), "-q"]) == 0
     with rasterio.open(tmp_path / "scene.tif") as a, rasterio.open(tmp_path / "out" / "scene.restored.tif") as b:

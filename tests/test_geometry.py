@@ -11,14 +11,13 @@ import pytest
 import torch
 
 import restore
-from restore.geometry import Cutout, Framing, coarse_to_fine, is_whole_pixel_shift, placement, region
-from restore.tiling import Paster, cosine_window, crop
 from restore.domains import Observation, get_adapter
 from restore.domains.faces import haar_cascade
 from restore.errors import RestoreError
+from restore.geometry import Cutout, Framing, coarse_to_fine, is_whole_pixel_shift, placement, region
 from restore.priors import load
 from restore.spec import ObjectsLayoutSpec
-
+from restore.tiling import Paster, cosine_window, crop
 from tests.conftest import RECIPES
 
 LAYOUT = ObjectsLayoutSpec(kind="objects")

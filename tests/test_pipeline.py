@@ -18,7 +18,6 @@ from restore.errors import RestoreError
 from restore.priors import StyleGAN2Generator, save_prior
 from restore.priors.io import load_prior
 from restore.search import project_to_sphere
-
 from tests.conftest import RECIPES
 
 
@@ -68,7 +67,7 @@ def test_pipeline_restores_an_array_in_physical_units(tiny_recipe: Path) -> None
     assert res.provenance["seed"] == 0 and "torch" in res.provenance["versions"]
 
 
-def test_pipeline_on_a_device_returns_numpy_like_on_the_cpu(tiny_recipe: Path, device) -> None:  # noqa: ANN001
+def test_pipeline_on_a_device_returns_numpy_like_on_the_cpu(tiny_recipe: Path, device) -> None:
     observed = restore.simulate(restore.load_recipe(tiny_recipe), _truth(tiny_recipe), seed=1)
     overrides = ["search.steps=5", "search.refine_steps=2"]
     here = restore.Pipeline.from_yaml(tiny_recipe, overrides, progress=False).run(observed)
@@ -86,7 +85,7 @@ def test_dropping_samples_keeps_the_restoration(tiny_recipe: Path) -> None:
     assert np.array_equal(lean.image, full.image) and np.array_equal(lean.std, full.std, equal_nan=True)
 
 
-def test_a_missing_device_is_a_one_line_error(tiny_recipe: Path, capsys) -> None:  # noqa: ANN001
+def test_a_missing_device_is_a_one_line_error(tiny_recipe: Path, capsys) -> None:
     with pytest.raises(RestoreError, match="device 'cuda:99' is not available"):
         restore.Pipeline.from_yaml(tiny_recipe, progress=False, device="cuda:99")
     assert main(["run", str(tiny_recipe), str(tiny_recipe), "--device", "nosuch", "-o", "x"]) == 1
@@ -101,7 +100,7 @@ def test_2d_arrays_and_padding_for_small_observations(tmp_path: Path) -> None:
     spec = restore.PipelineSpec.model_validate({
         "domain": {"kind": "image", "low": 0, "high": 1}, "forward": [{"kind": "downsample", "factor": 2, "method": "mean"}],
         "noise": {"kind": "gaussian", "sigma": 0.1}, "prior": {"kind": "file", "path": str(tmp_path / "grey.safetensors")},
-        "search": {"steps": 3, "restarts": 2}})  # fmt: skip
+        "search": {"steps": 3, "restarts": 2}})
     res = restore.Pipeline(spec, progress=False).run(np.full((5, 6), 0.5, np.float32))
     assert res.image.shape == (1, 10, 12) and res.chi_map.shape == (1, 5, 6)
     assert len(res.provenance["regions"]) == 1
@@ -111,7 +110,7 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_cli_run_writes_all_outputs_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_cli_run_writes_all_outputs_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
     recipe = RECIPES / "faces.yaml"
     sample = RECIPES / "samples" / "face_observed.png"
     before = _sha(sample)
@@ -131,7 +130,7 @@ def test_cli_run_writes_all_outputs_and_refuses_to_overwrite(tmp_path: Path, cap
     assert main(args + ["--overwrite"]) == 0
 
 
-def test_cli_run_missing_input_is_exit_1(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_cli_run_missing_input_is_exit_1(tmp_path: Path, capsys) -> None:
     assert main(["run", str(RECIPES / "faces.yaml"), str(tmp_path / "nope.png")]) == 1
     assert "input not found" in capsys.readouterr().err
 
@@ -140,12 +139,12 @@ def _upsample(y: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.interpolate(y, scale_factor=4, mode="bicubic", align_corners=False)
 
 
-def _oracle_pipeline(tmp_path: Path, monkeypatch, restorer, search: dict) -> restore.Pipeline:  # noqa: ANN001
+def _oracle_pipeline(tmp_path: Path, monkeypatch, restorer, search: dict) -> restore.Pipeline:
     """A 1-channel, 4x pipeline whose search is replaced by ``restorer`` (tile observation -> sharp tile)."""
     import restore.engine as pipeline_module
     from restore.search import SearchResult
 
-    def oracle(problem, y, config, mask=None, seed=0):  # noqa: ANN001, ANN202
+    def oracle(problem, y, config, mask=None, seed=0):
         images = problem.normalise(restorer(y)).repeat_interleave(config.restarts, 0)
         n = images.shape[0]
         ones = torch.ones(n, dtype=torch.bool)
@@ -157,11 +156,11 @@ def _oracle_pipeline(tmp_path: Path, monkeypatch, restorer, search: dict) -> res
     spec = restore.PipelineSpec.model_validate({
         "domain": {"kind": "image", "low": 0, "high": 1}, "forward": [{"kind": "downsample", "factor": 4, "method": "mean"}],
         "noise": {"kind": "gaussian", "sigma": 0.1}, "prior": {"kind": "file", "path": str(tmp_path / "p.safetensors")},
-        "search": search})  # fmt: skip
+        "search": search})
     return restore.Pipeline(spec, progress=False)
 
 
-def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monkeypatch) -> None:
     """With an identity-like restorer (bicubic upsampling of each tile), tiles blend into the untiled result."""
     pipe = _oracle_pipeline(tmp_path, monkeypatch, _upsample, {"restarts": 2, "tile_batch": 3})
     yy, xx = np.mgrid[:40, :52]
@@ -179,7 +178,7 @@ def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monk
         assert np.abs(grad_tiled - grad_untiled)[8:-8, 8:-8].max() < 0.2 * typical
 
 
-def test_planes_restored_one_by_one_keep_their_own_values(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_planes_restored_one_by_one_keep_their_own_values(tmp_path: Path, monkeypatch) -> None:
     """A 3-plane stack with a single-channel prior: each plane blends only its own tiles."""
     replicate = lambda y: y.repeat_interleave(4, -1).repeat_interleave(4, -2)  # noqa: E731
     pipe = _oracle_pipeline(tmp_path, monkeypatch, replicate, {"restarts": 2})
@@ -190,7 +189,7 @@ def test_planes_restored_one_by_one_keep_their_own_values(tmp_path: Path, monkey
         assert np.allclose(res.samples[:, plane], value, atol=1e-5)
 
 
-def test_run_to_writes_what_run_and_save_write_holding_a_band_of_rows(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_run_to_writes_what_run_and_save_write_holding_a_band_of_rows(tmp_path: Path, monkeypatch) -> None:
     """Straight to files: the same files as an in-memory run, no scratch left, and the blending keeps a band of
     rows (not the frame) in memory."""
     from restore.tiling import Band

@@ -22,7 +22,7 @@ def _planes(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     [((2, 3, 37, 41), 1, {"ome": True, "metadata": {"axes": "ZCYX"}}),  # pages one after another
      ((2, 37, 41, 3), 3, {"photometric": "rgb", "metadata": {"axes": "TYXS"}}),  # samples interleaved, 2 pages
      ((37, 41), 1, {})],
-)  # fmt: skip
+)
 def test_tiff_written_by_rows_is_what_tifffile_reads(tmp_path: Path, file_shape: tuple, samples: int, kwargs: dict) -> None:
     pages = int(np.prod(file_shape[:-3 if samples > 1 else -2]))
     planes = _planes((pages * samples, 37, 41))

@@ -10,7 +10,6 @@ from torch.nn import functional as F
 
 from restore.degradations import Blur, Downsample, GaussianNoise
 from restore.priors import DCGANGenerator, Prior, StyleGAN2Generator
-from restore.spec import PRESETS
 from restore.search import (
     Problem,
     SearchConfig,
@@ -21,6 +20,7 @@ from restore.search import (
     pulse_loss,
     refine,
 )
+from restore.spec import PRESETS
 
 
 def tiny_stylegan(seed: int = 1, size: int = 32) -> Prior:
@@ -42,7 +42,7 @@ def psnr(a: torch.Tensor, truth: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("make_prior", [tiny_stylegan, tiny_dcgan], ids=["stylegan2", "dcgan"])
-def test_search_recovers_a_known_truth(make_prior) -> None:  # noqa: ANN001
+def test_search_recovers_a_known_truth(make_prior) -> None:
     prior = make_prior()
     with torch.no_grad():
         # the truth's latent lies on the sphere the search explores (PULSE's high-dimensional assumption)
@@ -88,7 +88,7 @@ def test_sphere_projection_keeps_norms_at_their_initial_value() -> None:
 
 def test_uniform_latents_use_radius_sqrt_d_over_3() -> None:
     prior = Prior(DCGANGenerator(12, 8, 4), {"resolution": 8, "channels": 3, "latent_dim": 12,
-                                              "latent_distribution": "uniform"})  # fmt: skip
+                                              "latent_distribution": "uniform"})
     assert prior.latent_radius() == pytest.approx(2.0)
     z = prior.sample_latent(20000, torch.Generator().manual_seed(0))
     assert float(z.norm(dim=1).mean()) == pytest.approx(2.0, rel=0.02)
@@ -135,10 +135,10 @@ def test_best_iterate_rule_returns_the_lowest_objective_not_the_last() -> None:
     forward, likelihood = Downsample(4, "mean"), GaussianNoise(0.05)
     with torch.no_grad():
         y = likelihood.sample(forward(prior.generate(prior.sample_latent(1, torch.Generator().manual_seed(9)))),
-                              torch.Generator().manual_seed(1))  # fmt: skip
+                              torch.Generator().manual_seed(1))
     # unreachable consistency range and a wild fixed learning rate: the objective goes up and down
     config = SearchConfig(refine_steps=0, latent="z", restarts=3, steps=40, lr=2.0, schedule="fixed", chi2_range=(1e-9, 2e-9),
-                          progress=False)  # fmt: skip
+                          progress=False)
     problem = Problem(prior, forward, likelihood)
     res = latent_search(problem, y, config, seed=0)
     lowest, step = res.history.min(0)
@@ -181,7 +181,7 @@ def test_runs_are_repeatable_with_a_seed() -> None:
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
 
 
-def test_search_runs_on_the_device_of_its_observation(device) -> None:  # noqa: ANN001
+def test_search_runs_on_the_device_of_its_observation(device) -> None:
     """Same seed, same start on every device; results live on the observation's device, and the
     objective's path over a few steps agrees with the CPU's to the precision of the accelerator's
     float32 convolutions (TF32 on recent GPUs). The returned iterate is not compared: which step wins

@@ -59,7 +59,7 @@ def test_fits_keeps_header_and_rescales_wcs(tmp_path: Path) -> None:
     header = fits.Header()
     header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0, "CRPIX1": 33.5,
                    "CRPIX2": 20.0, "CD1_1": -1e-4, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 1e-4, "BUNIT": "electron",
-                   "GAIN": 2.0, "RDNOISE": 5.0})  # fmt: skip
+                   "GAIN": 2.0, "RDNOISE": 5.0})
     data = np.random.default_rng(1).uniform(50, 100, (48, 64)).astype(np.float32)
     fits.PrimaryHDU(data, header).writeto(tmp_path / "in.fits")
     recipe = _recipe(
@@ -85,13 +85,13 @@ def test_fits_keeps_header_and_rescales_wcs(tmp_path: Path) -> None:
 def test_simulate_from_python_crops_to_a_multiple_of_the_factor() -> None:
     spec = restore.PipelineSpec.model_validate({"forward": [{"kind": "downsample", "factor": 3, "method": "mean"}],
                                                 "noise": {"kind": "gaussian", "sigma": 1e-6},
-                                                "prior": {"kind": "builtin", "name": "faces"}})  # fmt: skip
+                                                "prior": {"kind": "builtin", "name": "faces"}})
     with pytest.warns(UserWarning, match="cropped 10x11 to 9x9"):
         out = restore.simulate(spec, np.ones((10, 11), np.float32))
     assert out.shape == (1, 3, 3) and np.allclose(out, 1.0, atol=1e-4)
 
 
-def test_corrupt_input_is_one_line(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_corrupt_input_is_one_line(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.png").write_bytes(b"not a png")
     recipe = _recipe(tmp_path, [{"kind": "downsample", "factor": 2}], {"kind": "gaussian", "sigma": 1.0})
     assert main(["simulate", str(recipe), str(tmp_path / "bad.png"), "-o", str(tmp_path / "o.png")]) == 1
@@ -107,11 +107,11 @@ def test_simulate_goes_through_the_domain_adapter(tmp_path: Path) -> None:
     data = np.random.default_rng(3).integers(1, 250, (3, 32, 48)).astype(np.uint8)
     scene = tmp_path / "scene.tif"
     with rasterio.open(scene, "w", driver="GTiff", width=48, height=32, count=3, dtype="uint8", crs="EPSG:32631",
-                       transform=from_origin(300000.0, 5000000.0, 0.5, 0.5), nodata=0) as dst:  # fmt: skip
+                       transform=from_origin(300000.0, 5000000.0, 0.5, 0.5), nodata=0) as dst:
         dst.write(data)
     recipe = tmp_path / "sat.yaml"
     recipe.write_text(yaml.safe_dump({"domain": {"kind": "satellite"}, "forward": [{"kind": "downsample", "factor": 4, "method": "mean"}],
-                                      "noise": {"kind": "gaussian", "sigma": 1.0}, "prior": {"kind": "builtin", "name": "faces"}}))  # fmt: skip
+                                      "noise": {"kind": "gaussian", "sigma": 1.0}, "prior": {"kind": "builtin", "name": "faces"}}))
     assert main(["simulate", str(recipe), str(scene), "-o", str(tmp_path / "obs.tif")]) == 0
     with rasterio.open(scene) as a, rasterio.open(tmp_path / "obs.tif") as b:
         assert b.crs == a.crs and np.allclose(b.bounds, a.bounds) and np.allclose(b.res, (2.0, 2.0))
@@ -121,7 +121,7 @@ def test_simulate_goes_through_the_domain_adapter(tmp_path: Path) -> None:
     ome = tmp_path / "cells.ome.tif"
     tifffile.imwrite(ome, stack, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1})
     recipe.write_text(yaml.safe_dump({"domain": {"kind": "microscopy"}, "forward": [{"kind": "downsample", "factor": 4, "method": "sum"}],
-                                      "noise": {"kind": "poisson", "gain": 1.0}, "prior": {"kind": "builtin", "name": "faces"}}))  # fmt: skip
+                                      "noise": {"kind": "poisson", "gain": 1.0}, "prior": {"kind": "builtin", "name": "faces"}}))
     assert main(["simulate", str(recipe), str(ome), "-o", str(tmp_path / "cells_obs.ome.tif")]) == 0
     with tifffile.TiffFile(tmp_path / "cells_obs.ome.tif") as tif:
         assert tif.series[0].shape == (2, 8, 8) and 'PhysicalSizeX="0.4"' in tif.ome_metadata

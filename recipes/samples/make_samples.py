@@ -43,7 +43,7 @@ def galaxies() -> tuple[Path, str]:
     header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.1, "CRVAL2": 2.2, "CRPIX1": 32.5,
                    "CRPIX2": 32.5, "CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600, "CUNIT1": "deg", "CUNIT2": "deg",
                    "BUNIT": "adu", "GAIN": 2.0, "RDNOISE": 5.0, "SKY": 50.0,
-                   "COMMENT": "synthetic: a sample of restore's galaxies prior, not a real galaxy"})  # fmt: skip
+                   "COMMENT": "synthetic: a sample of restore's galaxies prior, not a real galaxy"})
     path = HERE / "galaxy_sharp.fits"
     fits.PrimaryHDU(flux[0], header).writeto(path, overwrite=True)
     return path, "galaxy_observed.fits"
@@ -57,7 +57,7 @@ def cells() -> tuple[Path, str]:
     tifffile.imwrite(path, np.stack(planes).astype(np.uint16), ome=True,
                      metadata={"axes": "CYX", "PhysicalSizeX": 0.065, "PhysicalSizeY": 0.065,
                                "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm",
-                               "Description": "synthetic: samples of restore's microscopy prior, not real cells"})  # fmt: skip
+                               "Description": "synthetic: samples of restore's microscopy prior, not real cells"})
     return path, "cells_observed.ome.tif"
 
 
@@ -68,7 +68,7 @@ def scene() -> tuple[Path, str]:
     rgb = ((prior_sample("aerial", 5) + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
     path = HERE / "scene_sharp.tif"
     profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 3, "dtype": "uint8", "crs": "EPSG:32633",
-               "transform": from_origin(500000.0, 5000000.0, 2.0, 2.0), "photometric": "RGB"}  # fmt: skip
+               "transform": from_origin(500000.0, 5000000.0, 2.0, 2.0), "photometric": "RGB"}
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(rgb)
         dst.update_tags(DESCRIPTION="synthetic: a sample of restore's aerial prior, not a real scene")
@@ -76,7 +76,7 @@ def scene() -> tuple[Path, str]:
 
 
 SAMPLES = {"faces": (faces, "faces.yaml"), "galaxies": (galaxies, "astronomy.yaml"),
-           "microscopy": (cells, "microscopy.yaml"), "aerial": (scene, "satellite.yaml")}  # fmt: skip
+           "microscopy": (cells, "microscopy.yaml"), "aerial": (scene, "satellite.yaml")}
 
 
 def run(name: str) -> None:

@@ -65,7 +65,7 @@ class LinearOperator(nn.Module):
             size *= 2
         raise ValueError(f"the forward model reaches further than {limit} pixels")
 
-    def __mul__(self, other: "LinearOperator") -> "Compose":
+    def __mul__(self, other: LinearOperator) -> Compose:
         return Compose([other, self])
 
 

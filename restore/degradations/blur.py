@@ -103,15 +103,15 @@ class Blur(LinearOperator):
         return f"kernel={tuple(k.shape)}, sum={float(k.sum()):.4g}, border={self.border!r}"
 
     @classmethod
-    def gaussian(cls, fwhm: float, size: int | None = None, border: str = "reflect") -> "Blur":
+    def gaussian(cls, fwhm: float, size: int | None = None, border: str = "reflect") -> Blur:
         return cls(gaussian_psf(fwhm, size), border)
 
     @classmethod
-    def moffat(cls, fwhm: float, beta: float, size: int | None = None, border: str = "reflect") -> "Blur":
+    def moffat(cls, fwhm: float, beta: float, size: int | None = None, border: str = "reflect") -> Blur:
         return cls(moffat_psf(fwhm, beta, size), border)
 
     @classmethod
-    def airy(cls, radius: float, obstruction: float = 0.0, size: int | None = None, border: str = "reflect") -> "Blur":
+    def airy(cls, radius: float, obstruction: float = 0.0, size: int | None = None, border: str = "reflect") -> Blur:
         return cls(airy_psf(radius, obstruction, size), border)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

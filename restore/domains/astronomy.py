@@ -64,7 +64,7 @@ class Asinh:
     def inverse(self, v: torch.Tensor) -> torch.Tensor:
         return self.softening * torch.sinh((v + 1) / 2 * self._norm)
 
-    def for_planes(self, planes: torch.Tensor) -> "Asinh":
+    def for_planes(self, planes: torch.Tensor) -> Asinh:
         return self
 
     def describe(self) -> dict[str, Any]:
@@ -155,7 +155,7 @@ class AstronomyAdapter(DomainAdapter):
     def output_paths(self, directory: Path, stem: str, suffix: str) -> dict[str, Path]:
         return {"restored": directory / f"{stem}.restored{suffix}"}
 
-    def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
+    def write_restoration(self, res: Restoration, paths: dict[str, Path], text: dict[str, str],
                           overwrite: bool = False) -> None:
         from astropy.io import fits
 

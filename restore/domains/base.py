@@ -53,7 +53,7 @@ class Observation:
     source: str = "array"
 
     @classmethod
-    def from_array(cls, array: np.ndarray, source: str = "array") -> "Observation":
+    def from_array(cls, array: np.ndarray, source: str = "array") -> Observation:
         data = as_chw(array, source).copy()
         return cls(data=data, mask=np.isfinite(data), source=source)
 
@@ -65,7 +65,7 @@ class Normalisation(Protocol):
 
     def inverse(self, v: torch.Tensor) -> torch.Tensor: ...
 
-    def for_planes(self, planes: torch.Tensor) -> "Normalisation": ...
+    def for_planes(self, planes: torch.Tensor) -> Normalisation: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -87,7 +87,7 @@ class LinearScale:
     def inverse(self, v: torch.Tensor) -> torch.Tensor:
         return (v + 1) / 2 * (_like(self.high, v) - _like(self.low, v)) + _like(self.low, v)
 
-    def for_planes(self, planes: torch.Tensor) -> "LinearScale":
+    def for_planes(self, planes: torch.Tensor) -> LinearScale:
         """The normalisation of a batch whose items hold planes ``planes`` ``(N, C)`` of the observation."""
         if not isinstance(self.low, torch.Tensor):
             return self
@@ -150,7 +150,7 @@ class DomainAdapter:
         s = self.spec
         return percentile_scale(obs, s.percentiles, s.low, s.high)  # type: ignore[attr-defined]
 
-    def detect(self, obs: Observation, factor: int, tile: int, layout: ObjectsLayoutSpec) -> list["Cutout"]:
+    def detect(self, obs: Observation, factor: int, tile: int, layout: ObjectsLayoutSpec) -> list[Cutout]:
         """Objects to restore one by one (``layout: {kind: objects}``), brightest or surest first."""
         raise RestoreError(f"the {self.kind!r} domain cannot detect objects; use layout: {{kind: tiles}}",
                            source=obs.source)
@@ -171,7 +171,7 @@ class DomainAdapter:
         """Where a restoration's files go; formats without extensions get a separate spread file."""
         return {"restored": directory / f"{stem}.restored{suffix}", "spread": directory / f"{stem}.spread{suffix}"}
 
-    def write_restoration(self, res: "Restoration", paths: dict[str, Path], text: dict[str, str],
+    def write_restoration(self, res: Restoration, paths: dict[str, Path], text: dict[str, str],
                           overwrite: bool = False) -> None:
         """Write the restored image and its spread (as float32 where the format allows) on the finer grid."""
         f = res.factor

@@ -54,7 +54,7 @@ class FacesAdapter(DomainAdapter):
         cascade_file = haar_cascade()
         if cascade_file is None:
             raise RestoreError("face detection needs OpenCV 4 with its Haar cascades: pip install "
-                               "'opencv-python-headless<5' (or restore an aligned crop)", source=obs.source)  # fmt: skip
+                               "'opencv-python-headless<5' (or restore an aligned crop)", source=obs.source)
         import cv2
 
         grey = np.nan_to_num(obs.data[:3].mean(axis=0)).clip(0, 255).astype(np.uint8)
@@ -64,7 +64,7 @@ class FacesAdapter(DomainAdapter):
         big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         cascade = cv2.CascadeClassifier(str(cascade_file))
         boxes, _, weights = cascade.detectMultiScale3(big, scaleFactor=1.1, minNeighbors=5,
-                                                      minSize=(tile * factor // 2,) * 2, outputRejectLevels=True)  # fmt: skip
+                                                      minSize=(tile * factor // 2,) * 2, outputRejectLevels=True)
         found = [Cutout(x=float((bx - pad + bw / 2) / factor - 0.5), y=float((by - pad + bh / 2) / factor - 0.5), size=float(bw / factor),
-                        score=float(s)) for (bx, by, bw, bh), s in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(weights))]  # fmt: skip
+                        score=float(s)) for (bx, by, bw, bh), s in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(weights))]
         return sorted(found, key=lambda c: -c.score)[: layout.max_objects]

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import RestoreError
 from ..imageio import atomic_write, description, file_kind, read_tiff, write_tiff

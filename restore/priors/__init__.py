@@ -9,4 +9,4 @@ from .stylegan2 import StyleGAN2Generator, rosinality_channels
 __all__ = [
     "DCGANGenerator", "ModelCard", "Prior", "StyleGAN2Generator", "builtin_names", "convert_rosinality", "load",
     "load_prior", "read_card", "rosinality_channels", "save_prior",
-]  # fmt: skip
+]

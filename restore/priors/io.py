@@ -25,7 +25,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file, safe_open
+from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from ..errors import RestoreError
@@ -67,10 +67,10 @@ def architecture_arguments(generator: nn.Module) -> tuple[str, dict[str, Any]]:
         return "stylegan2", {
             "size": generator.size, "style_dim": generator.style_dim, "n_mlp": generator.n_mlp,
             "channels": {str(k): v for k, v in generator.channels.items()}, "img_channels": generator.img_channels,
-        }  # fmt: skip
+        }
     if isinstance(generator, DCGANGenerator):
         return "dcgan", {"latent_dim": generator.latent_dim, "size": generator.size, "width": generator.width,
-                         "img_channels": generator.img_channels}  # fmt: skip
+                         "img_channels": generator.img_channels}
     raise TypeError(f"unknown generator type {type(generator).__name__}")
 
 
@@ -92,7 +92,7 @@ def make_card(generator: nn.Module, info: dict[str, Any]) -> ModelCard:
 
 
 def save_prior(path: str | Path, generator: nn.Module, info: dict[str, Any], dtype: torch.dtype = torch.float32,
-               latent_avg: torch.Tensor | None = None) -> Prior:  # fmt: skip
+               latent_avg: torch.Tensor | None = None) -> Prior:
     """Write ``generator``, its card and latent statistics to a ``.safetensors`` file (atomically).
 
     The statistics are fitted here; ``latent_avg`` replaces the fitted mean ``w`` when the source has one.
@@ -124,7 +124,7 @@ def refuse_pickle(path: Path) -> None:
         raise RestoreError(
             "pickled weights are refused (they can execute code); convert a rosinality checkpoint with "
             "`restore priors convert CKPT -o NAME.safetensors`", source=path,
-        )  # fmt: skip
+        )
 
 
 def read_card(path: str | Path) -> ModelCard:

@@ -47,7 +47,7 @@ def load_module_prior(spec: ModulePriorSpec) -> Prior:
         refuse_pickle(spec.weights)
         generator.load_state_dict(load_file(str(spec.weights)))
     card = {"name": spec.factory, "resolution": spec.resolution, "channels": spec.channels,
-            "latent_dim": spec.latent_dim, "latent_distribution": spec.latent_distribution}  # fmt: skip
+            "latent_dim": spec.latent_dim, "latent_distribution": spec.latent_distribution}
     return Prior(generator, card)
 
 

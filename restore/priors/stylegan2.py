@@ -105,7 +105,7 @@ class ModulatedConv2d(nn.Module):
     """Style-modulated convolution, non-fused form."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int, demodulate: bool = True,
-                 upsample: bool = False, blur_taps: list[float] = (1, 3, 3, 1)):  # fmt: skip
+                 upsample: bool = False, blur_taps: list[float] = (1, 3, 3, 1)):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, kernel_size, kernel_size))
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1.0)
@@ -191,7 +191,7 @@ class StyleGAN2Generator(nn.Module):
     """
 
     def __init__(self, size: int, style_dim: int = 512, n_mlp: int = 8, channels: dict[int, int] | None = None,
-                 img_channels: int = 3, lr_mlp: float = 0.01, blur_taps: tuple[float, ...] = (1, 3, 3, 1)):  # fmt: skip
+                 img_channels: int = 3, lr_mlp: float = 0.01, blur_taps: tuple[float, ...] = (1, 3, 3, 1)):
         super().__init__()
         log_size = int(math.log2(size))
         if 2**log_size != size or size < 4:

@@ -31,7 +31,7 @@ class _Range(Spec):
     percentiles: OrderedPair = Field((0.5, 99.5), description="percentiles of the valid pixels for unset bounds")
 
     @model_validator(mode="after")
-    def _check(self) -> "_Range":
+    def _check(self) -> _Range:
         _percentiles(self.percentiles)
         if self.low is not None and self.high is not None and self.high <= self.low:
             raise ValueError("high must be > low")
@@ -75,7 +75,7 @@ class MicroscopyDomainSpec(Spec):
     percentiles: Annotated[OrderedPair, Field()] = (0.1, 99.9)
 
     @model_validator(mode="after")
-    def _check(self) -> "MicroscopyDomainSpec":
+    def _check(self) -> MicroscopyDomainSpec:
         _percentiles(self.percentiles)
         return self
 

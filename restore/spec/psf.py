@@ -20,7 +20,7 @@ class _PsfBase(Spec):
     pixel_scale: PositiveFloat | None = Field(None, description="units per sharp-grid pixel when unit is not 'pixel'")
 
     @model_validator(mode="after")
-    def _scale_given(self) -> "_PsfBase":
+    def _scale_given(self) -> _PsfBase:
         if self.unit != "pixel" and self.pixel_scale is None:
             raise ValueError(f"pixel_scale is required when unit is '{self.unit}'")
         return self
@@ -52,7 +52,7 @@ class AiryPsfSpec(_PsfBase):
     obstruction: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
     @model_validator(mode="after")
-    def _radius_or_optics(self) -> "AiryPsfSpec":
+    def _radius_or_optics(self) -> AiryPsfSpec:
         optics = self.wavelength is not None and self.aperture is not None
         if (self.radius is None) == (not optics):
             raise ValueError("give either radius, or wavelength and aperture (not both)")

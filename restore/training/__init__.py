@@ -1,5 +1,6 @@
 """Training generative priors on folders of domain images (``restore train-prior``)."""
 
-from .train import TrainSpec, load_train_spec, train
+from ..spec import TrainSpec, load_train_spec
+from .train import train
 
 __all__ = ["TrainSpec", "load_train_spec", "train"]

@@ -55,7 +55,7 @@ def _patches(level: torch.Tensor, count: int, gen: torch.Generator, size: int = 
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, levels: int = 3, patches: int = 4096,
-                       projections: int = 256, repeats: int = 4, seed: int = 0) -> dict[str, float]:  # fmt: skip
+                       projections: int = 256, repeats: int = 4, seed: int = 0) -> dict[str, float]:
     """SWD x 1e3 per pyramid level and their mean, between image sets ``a`` and ``b`` ``(N, C, H, W)``."""
     gen = torch.Generator().manual_seed(seed)
     levels = max(1, min(levels, int(math.log2(min(a.shape[-2:]) / 16)) + 1))  # coarsest level >= 16 px
@@ -127,6 +127,6 @@ def evaluate(samples: torch.Tensor, train: torch.Tensor, held: torch.Tensor, see
         "sliced_wasserstein_x1e3": {k: round(v, 2) for k, v in swd.items()},
         "nearest_training_rms": {"samples_median": round(float(d_samples.median()), 4),
                                  "holdout_median": round(float(d_held.median()), 4),
-                                 "samples_min": round(float(d_samples.min()), 4)},  # fmt: skip
+                                 "samples_min": round(float(d_samples.min()), 4)},
         "evaluated_images": n,
     }

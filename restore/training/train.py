@@ -34,13 +34,13 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from ..domains import get_adapter
 from ..device import resolve_device
+from ..domains import get_adapter
 from ..errors import RestoreError
 from ..priors.base import Prior
 from ..priors.io import save_prior
 from ..priors.stylegan2 import StyleGAN2Generator
-from ..spec import TrainSpec, load_train_spec
+from ..spec import AugmentSpec, TrainSpec
 from .discriminator import Discriminator
 
 
@@ -120,10 +120,10 @@ def random_crops(images: torch.Tensor, idx: torch.Tensor, size: int, gen: torch.
     return batch[..., top : top + size, left : left + size]
 
 
-def _state(g, d, g_ema, opt_g, opt_d, gen, it, losses, wall) -> dict[str, Any]:  # noqa: ANN001
+def _state(g, d, g_ema, opt_g, opt_d, gen, it, losses, wall) -> dict[str, Any]:
     return {"g": g.state_dict(), "d": d.state_dict(), "g_ema": g_ema.state_dict(), "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict(), "rng": gen.get_state(), "iteration": torch.tensor(it),
-            "losses": torch.tensor(losses, dtype=torch.float64).reshape(-1, 2), "wall": torch.tensor(wall)}  # fmt: skip
+            "losses": torch.tensor(losses, dtype=torch.float64).reshape(-1, 2), "wall": torch.tensor(wall)}
 
 
 @torch.no_grad()
@@ -169,10 +169,10 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
     images = load_images(files, spec)
     gen = torch.Generator().manual_seed(spec.seed)
     g = StyleGAN2Generator(spec.resolution, spec.generator.style_dim, spec.generator.n_mlp, spec.generator.channels,
-                           spec.img_channels).to(device)  # fmt: skip
+                           spec.img_channels).to(device)
     d = Discriminator(spec.resolution, spec.generator.channels, spec.img_channels).to(device)
     g_ema = StyleGAN2Generator(spec.resolution, spec.generator.style_dim, spec.generator.n_mlp, spec.generator.channels,
-                               spec.img_channels).to(device).eval().requires_grad_(False)  # fmt: skip
+                               spec.img_channels).to(device).eval().requires_grad_(False)
     g_ema.load_state_dict(g.state_dict())
     r1_ratio = spec.r1_every / (spec.r1_every + 1)
     opt_g = torch.optim.Adam(g.parameters(), lr=spec.lr, betas=(0.0, 0.99))
@@ -187,7 +187,7 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
     ema_beta = 0.5 ** (spec.batch / spec.ema_half_life)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.precision == "bf16")
     bar = tqdm(range(start, spec.iterations), initial=start, total=spec.iterations, disable=not spec.progress,
-               desc=f"train {spec.name}")  # fmt: skip
+               desc=f"train {spec.name}")
     t0 = time.perf_counter()
     for it in bar:
         # discriminator step
@@ -219,7 +219,7 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
         losses.append([float(d_loss.detach()), float(g_loss.detach())])
         done = it + 1 - start
         bar.set_postfix(d=f"{losses[-1][0]:.3f}", g=f"{losses[-1][1]:.3f}",
-                        img_s=f"{done * spec.batch / (time.perf_counter() - t0):.1f}")  # fmt: skip
+                        img_s=f"{done * spec.batch / (time.perf_counter() - t0):.1f}")
         out_of_time = spec.max_minutes is not None and time.perf_counter() - t0 >= 60 * spec.max_minutes
         stop = out_of_time or (stop_after is not None and it + 1 == stop_after)
         if spec.checkpoint is not None and ((it + 1) % spec.checkpoint_every == 0 or stop or it + 1 == spec.iterations):
@@ -234,7 +234,7 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
         "hardware": _hardware(device),
         "training_images": len(files), "holdout_images": len(held), "batch": spec.batch, "precision": spec.precision,
         "final_losses": {"d": losses[-1][0], "g": losses[-1][1]} if losses else {}, **spec.card,
-    }  # fmt: skip
+    }
     g_ema = g_ema.cpu()
     if spec.evaluate and held:
         info["sample_quality"] = sample_quality(g_ema, images, load_images(held, spec), spec)

@@ -32,11 +32,11 @@ SHAPE = (2, 3, 48, 72)  # non-square, divisible by 2, 3, 4, 8
 
 
 @pytest.fixture(params=sorted(OPERATORS), ids=sorted(OPERATORS))
-def op(request):  # noqa: ANN001, ANN201
+def op(request):
     return OPERATORS[request.param]().double()
 
 
-def test_adjoint(op, rng, device) -> None:  # noqa: ANN001
+def test_adjoint(op, rng, device) -> None:
     op = op.to(device)
     x = torch.randn(SHAPE, generator=rng, dtype=torch.float64).to(device)
     ax = op(x)
@@ -46,32 +46,32 @@ def test_adjoint(op, rng, device) -> None:  # noqa: ANN001
     assert op.adjoint(y).shape == x.shape and op.adjoint(y).device == x.device
 
 
-def test_gradcheck(op, rng, device) -> None:  # noqa: ANN001
+def test_gradcheck(op, rng, device) -> None:
     x = torch.randn(1, 1, 24, 24, generator=rng, dtype=torch.float64).to(device).requires_grad_(True)
     # CUDA's convolution backward sums in a nondeterministic order: allow rounding-level differences
     assert torch.autograd.gradcheck(op.to(device), (x,), eps=1e-6, atol=1e-6, nondet_tol=1e-12)
 
 
-def test_same_result_on_every_device(op, rng, device) -> None:  # noqa: ANN001
+def test_same_result_on_every_device(op, rng, device) -> None:
     x = torch.randn(SHAPE, generator=rng, dtype=torch.float64)
     assert torch.allclose(op.to(device)(x.to(device)).cpu(), op.cpu()(x), atol=1e-10)
 
 
-def test_batch_equals_single_calls(op, rng) -> None:  # noqa: ANN001
+def test_batch_equals_single_calls(op, rng) -> None:
     x = torch.randn(SHAPE, generator=rng, dtype=torch.float64)
     batched = op(x)
     singles = torch.cat([op(x[i : i + 1]) for i in range(x.shape[0])])
     assert torch.allclose(batched, singles, atol=1e-12)
 
 
-def test_dtype_and_output_size(op, rng) -> None:  # noqa: ANN001
+def test_dtype_and_output_size(op, rng) -> None:
     x = torch.randn(SHAPE, generator=rng, dtype=torch.float32)
     y = op.float()(x)
     assert y.dtype == torch.float32
     assert tuple(y.shape[-2:]) == op.output_size(*SHAPE[-2:])
 
 
-def test_is_linear(op, rng) -> None:  # noqa: ANN001
+def test_is_linear(op, rng) -> None:
     a, b = (torch.randn(SHAPE, generator=rng, dtype=torch.float64) for _ in range(2))
     assert torch.allclose(op(2 * a - 3 * b), 2 * op(a) - 3 * op(b), atol=1e-10)
 
@@ -103,7 +103,7 @@ def pulse_bicubic_downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8, 16])
-def test_bicubic_equals_pulse_for_even_factors(factor: int, rng) -> None:  # noqa: ANN001
+def test_bicubic_equals_pulse_for_even_factors(factor: int, rng) -> None:
     x = torch.rand(2, 3, 4 * factor, 6 * factor, generator=rng, dtype=torch.float64)
     assert torch.allclose(downsample(x, factor, "bicubic"), pulse_bicubic_downsample(x, factor), atol=1e-5)
 
@@ -120,7 +120,7 @@ def test_odd_factor_keeps_pixel_centres(factor: int) -> None:
 
 
 @pytest.mark.parametrize("factor", [2, 3, 4, 8, 16])
-def test_sum_binning_conserves_flux(factor: int, rng) -> None:  # noqa: ANN001
+def test_sum_binning_conserves_flux(factor: int, rng) -> None:
     x = torch.rand(1, 4, 16 * factor, 3 * factor, generator=rng, dtype=torch.float64) * 1000
     out = downsample(x, factor, "sum")
     assert torch.equal(out.sum(dim=(-1, -2)), x.sum(dim=(-1, -2))) or torch.allclose(
@@ -129,7 +129,7 @@ def test_sum_binning_conserves_flux(factor: int, rng) -> None:  # noqa: ANN001
     assert torch.allclose(downsample(x, factor, "mean") * factor**2, out)
 
 
-def test_fft_and_direct_convolution_agree(rng) -> None:  # noqa: ANN001
+def test_fft_and_direct_convolution_agree(rng) -> None:
     x = torch.rand(1, 2, 40, 40, generator=rng, dtype=torch.float64)
     k = gaussian_psf(4.0, size=21)  # FFT path
     small = gaussian_psf(4.0, size=21)[3:-3, 3:-3]
@@ -166,7 +166,7 @@ def test_bad_shapes_give_clear_errors() -> None:
         Downsample(0)
 
 
-def test_shrinking_warp_is_antialiased_like_scipy(rng) -> None:  # noqa: ANN001
+def test_shrinking_warp_is_antialiased_like_scipy(rng) -> None:
     """Halving: Gaussian smoothing of sigma (2 - 1) / 2 (scikit-image's rule), then bilinear sampling —
     the same as scipy.ndimage's gaussian_filter + affine_transform away from the borders."""
     ndimage = pytest.importorskip("scipy.ndimage")

@@ -60,7 +60,7 @@ def test_obstructed_airy_has_darker_core_and_brighter_rings() -> None:
     "make",
     [lambda s: gaussian_psf(2.5, size=s), lambda s: moffat_psf(3.0, 3.0, size=s), lambda s: airy_psf(1.2, size=s)],
 )
-def test_automatic_size_holds_995_percent_of_energy(make) -> None:  # noqa: ANN001
+def test_automatic_size_holds_995_percent_of_energy(make) -> None:
     auto = make(None)
     big = make(1025 if auto.shape[0] < 1025 else auto.shape[0]).to(torch.float64)
     n, m = auto.shape[0], big.shape[0]
@@ -83,7 +83,7 @@ def test_motion_psf_sums_to_one_and_lies_along_its_angle() -> None:
     assert float(motion_psf(7, 90.0)[:, centre].sum()) > 0.95
 
 
-def test_measured_psf_is_recentred_and_normalised(tmp_path) -> None:  # noqa: ANN001
+def test_measured_psf_is_recentred_and_normalised(tmp_path) -> None:
     truth = gaussian_psf(3.0, size=15).numpy()
     shifted = np.zeros((20, 20))
     shifted[2:17, 4:19] = truth  # off-centre and even-sized

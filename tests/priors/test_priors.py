@@ -52,7 +52,7 @@ def test_rosinality_checkpoint_round_trips_through_convert(tmp_path: Path) -> No
 
 
 class _Exploit:
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (Path(self.marker),))
 
 
@@ -104,7 +104,7 @@ def test_user_module_prior_from_a_factory(tmp_path: Path) -> None:
 
     save_file(make().state_dict(), str(tmp_path / "toy.safetensors"))
     spec = ModulePriorSpec(factory="tests.toy_generator:make", weights=tmp_path / "toy.safetensors", latent_dim=8,
-                           resolution=16, channels=3)  # fmt: skip
+                           resolution=16, channels=3)
     prior = load(spec)
     assert prior.latent_spaces == ("z",) and prior.generate(torch.zeros(2, 8)).shape == (2, 3, 16, 16)
 
@@ -121,7 +121,7 @@ def test_shipped_priors_load_generate_and_name_their_data(name: str) -> None:
     assert prior.gauss_std.min() > 0
 
 
-def test_priors_cli_list_and_info(capsys) -> None:  # noqa: ANN001
+def test_priors_cli_list_and_info(capsys) -> None:
     assert main(["priors", "list"]) == 0
     assert "faces" in capsys.readouterr().out
     assert main(["priors", "info", "faces"]) == 0

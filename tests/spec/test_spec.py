@@ -13,7 +13,6 @@ import restore
 from restore.cli import main
 from restore.errors import RestoreError
 from restore.spec import PipelineSpec
-
 from tests.conftest import RECIPES
 
 SHIPPED = sorted(RECIPES.glob("*.yaml"))
@@ -40,7 +39,7 @@ BASE = {
 }
 
 
-def _broken(change):  # noqa: ANN001, ANN202
+def _broken(change):
     data = json.loads(json.dumps(BASE))
     change(data)
     return data
@@ -62,7 +61,7 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
-def test_broken_recipes_fail_in_one_line_naming_the_key(name: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_broken_recipes_fail_in_one_line_naming_the_key(name: str, tmp_path: Path, capsys) -> None:
     change, expected = BROKEN[name]
     path = _write(tmp_path, _broken(change))
     with pytest.raises(RestoreError) as info:
@@ -103,7 +102,7 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
     assert restore.load_recipe(again) == spec
 
 
-def test_json_schema_lists_the_kinds(capsys) -> None:  # noqa: ANN001
+def test_json_schema_lists_the_kinds(capsys) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     text = json.dumps(schema)
@@ -112,7 +111,7 @@ def test_json_schema_lists_the_kinds(capsys) -> None:  # noqa: ANN001
     assert schema == PipelineSpec.model_json_schema()
 
 
-def test_cli_exit_codes(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_cli_exit_codes(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as usage:
         main(["validate"])
     assert usage.value.code == 2

@@ -30,11 +30,11 @@ def images(tmp_path: Path) -> Path:
     return folder
 
 
-def _spec(images: Path, tmp_path: Path, **extra) -> TrainSpec:  # noqa: ANN003
+def _spec(images: Path, tmp_path: Path, **extra) -> TrainSpec:
     return TrainSpec(name="toy", data=str(images), resolution=16, batch=4, iterations=6, out=tmp_path / "toy.safetensors",
                      generator={"style_dim": 16, "n_mlp": 1, "channels": {4: 8, 8: 8, 16: 8}}, r1_every=2,
                      checkpoint_every=2, progress=False, card={"licence": "CC0", "training_data": "blobs"},
-                     **extra)  # fmt: skip
+                     **extra)
 
 
 def test_training_writes_a_loadable_prior_with_a_valid_card(images: Path, tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_cli_train_prior_from_yaml(images: Path, tmp_path: Path) -> None:
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump({"name": "cli", "data": "imgs", "resolution": 16, "batch": 4, "iterations": 2,
                                       "out": "cli.safetensors", "progress": False,
-                                      "generator": {"style_dim": 8, "n_mlp": 1, "channels": {4: 8, 8: 8, 16: 8}}}))  # fmt: skip
+                                      "generator": {"style_dim": 8, "n_mlp": 1, "channels": {4: 8, 8: 8, 16: 8}}}))
     assert load_train_spec(config).out == tmp_path / "cli.safetensors"
     assert main(["train-prior", str(config)]) == 0
     assert (tmp_path / "cli.safetensors").is_file()
