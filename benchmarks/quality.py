@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from restore.degradations.compose import build_psf
 
 import restore
-from restore.degradations import build_forward
+from restore.degradations import build_forward, build_psf
 from restore.domains import Observation, get_adapter
-from restore.training.train import list_images, load_train_spec, split_holdout
+from restore.spec import load_train_spec
+from restore.training.train import list_images, split_holdout
 
 from .results import domain_arguments, per_domain_sections
 

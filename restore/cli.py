@@ -58,12 +58,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output) if args.output else spec.output.dir
     overwrite = args.overwrite or spec.output.overwrite
     pipe = Pipeline(spec, progress=not args.quiet, device=args.device, keep_samples=False)  # files hold no samples
+    inconsistent = 0
     for path in inputs:  # straight to files: memory holds a band of the output, not the frame
         report, written = pipe.run_to(path, out_dir, overwrite=overwrite, figures=spec.output.figures)
         status = "consistent" if report["consistent"] else "NOT data-consistent"
-        print(f"{path} -> {written[0]} (reduced chi-square {report['chi2']:.3f}, {status})")
-    print("warning: detail below the observation's resolution was invented by the prior; see the spread maps",
-          file=sys.stderr)
+        used = f"prior used in {report['prior_used']} of {len(report['regions'])} regions"
+        print(f"{path} -> {written[0]} (reduced chi-square {report['chi2']:.3f}, {status}; {used})")
+        inconsistent += not report["consistent"]
+    print("warning: detail below the observation's resolution was invented by the prior where it was used; "
+          "see the spread maps and the reports", file=sys.stderr)
+    if args.strict and inconsistent:
+        print(f"error: {inconsistent} of {len(inputs)} outputs are not data-consistent (--strict)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -138,10 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="restore images with a recipe")
     _add_recipe_args(p)
     p.add_argument("inputs", nargs="*", help="observations (default: the recipe's input)")
-    p.add_argument("-o", "--output", help="output folder (default: the recipe's output.dir)")
+    p.add_argument("-o", "--output", help="output folder (default: output.dir, ./restored of the working directory)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default="cpu", help="where the search runs: cpu (default), cuda, cuda:1, mps")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when an output's whole-frame reduced chi-square is outside search.chi2_range")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("priors", help="list, describe or convert priors")

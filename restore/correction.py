@@ -10,7 +10,8 @@ solved by conjugate gradients, with ``lam`` set by Morozov's discrepancy princip
 weight whose reduced chi-square is at most ``target`` (bisection in ``log lam``). Where the anchor is
 the plain upsampling, the penalty acts on the image itself (``|grad x|^2``): ``anchor + r`` is then a
 classical Tikhonov deconvolution at the discrepancy level, which neither overrules nor over-fits the
-data. Where only the prior's content remains and it already explains the data, ``r = 0``.
+data. Where only the prior's content remains and it already explains the data (reduced chi-square
+within the consistency band, ``accept``), ``r = 0``: the prior is not nudged inside the band.
 
 The weight is set per band of observed rows (:func:`correct_rows`), each solved on its sharp rows
 with the forward model's reach as margin on both sides, so memory holds a band, never the frame.
@@ -37,6 +38,9 @@ import torch
 from .degradations.base import LinearOperator
 from .degradations.noise import Likelihood, valid_mask
 
+HIGHEST, LOWEST = 2.0, -4.0
+"""log10 of the largest and smallest relative weight tried (relative to the data term's curvature)."""
+
 
 def _grad_normal(r: torch.Tensor) -> torch.Tensor:
     """``D^T D r`` for forward differences ``D`` along both axes (no flux through the borders)."""
@@ -54,8 +58,9 @@ def _cg(apply: callable, rhs: torch.Tensor, x: torch.Tensor, iterations: int) ->
     """Conjugate gradients for the symmetric positive system ``apply(x) = rhs``, from ``x``."""
     r = rhs - apply(x)
     p, rs = r.clone(), (r * r).sum()
+    stop = 1e-8 * float((rhs * rhs).sum()) + 1e-30
     for _ in range(iterations):
-        if float(rs) <= 1e-20 * float((rhs * rhs).sum()) + 1e-30:
+        if float(rs) <= stop:
             break
         ap = apply(p)
         alpha = rs / (p * ap).sum().clamp_min(1e-30)
@@ -80,11 +85,13 @@ class Fit:
 
 def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, count: torch.Tensor,
             anchor: torch.Tensor, plain: torch.Tensor | None = None, target: float = 1.0,
-            iterations: int = 60) -> Fit:
+            iterations: int = 30, accept: float | None = None) -> Fit:
     """Fit ``r`` for an observed band ``y`` ``(1, C, h, w)`` (``count``: the pixels that enter the data
     term) and its ``anchor`` ``(1, C, h * f, w * f)``. ``plain`` (0..1, the anchor's shape) is the part of
     each pixel that is the plain upsampling, not the prior: there the gradient penalty acts on the image
-    itself (a classical Tikhonov deconvolution, which also stops noise fitting), elsewhere on ``r`` only."""
+    itself (a classical Tikhonov deconvolution, which also stops noise fitting), elsewhere on ``r`` only.
+    Without a plain part, an anchor whose reduced chi-square is at most ``accept`` (default ``target``)
+    is left alone."""
     with torch.no_grad():
         anchor = anchor.float()
         y = y.float()
@@ -99,31 +106,36 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
 
         chi2_anchor = chi2_of(torch.zeros_like(anchor))
         smooth = plain is not None and bool((plain > 0).any())
-        if (chi2_anchor <= target and not smooth) or not bool(valid.any()):
+        if (chi2_anchor <= (target if accept is None else accept) and not smooth) or not bool(valid.any()):
             return Fit(torch.zeros_like(anchor).float(), math.inf, chi2_anchor, chi2_anchor)
         data_rhs = forward.adjoint(weight * resid)
         prior_rhs = _grad_normal(plain.float() * anchor) if smooth else torch.zeros_like(anchor)
         scale = float(weight[valid].median()) * forward.flat_gain() ** 2  # lam relative to the data curvature
 
-        def solve(log_lam: float, start: torch.Tensor) -> torch.Tensor:
+        def solve(log_lam: float, start: torch.Tensor, steps: int) -> torch.Tensor:
             lam = scale * 10.0**log_lam
             return _cg(lambda v: forward.adjoint(weight * forward(v)) + lam * _grad_normal(v),
-                       data_rhs - lam * prior_rhs, start, iterations)
+                       data_rhs - lam * prior_rhs, start, steps)
 
-        lo, hi = -4.0, 4.0  # log10 of the relative weight; chi-square grows with it
-        best = solve(hi, torch.zeros_like(anchor))
-        best_log = hi
-        if chi2_of(best) > target:
-            r_lo = solve(lo, torch.zeros_like(anchor))
-            best, best_log = r_lo, lo
-            if chi2_of(r_lo) <= target:
-                for _ in range(6):
-                    mid = (lo + hi) / 2
-                    r_mid = solve(mid, best)
-                    if chi2_of(r_mid) <= target:
-                        lo, best, best_log = mid, r_mid, mid
-                    else:
-                        hi = mid
+        # From the smoothest weight down, half a decade at a time, each solve warm-started from the
+        # smoother one (CG converges slowly for large weights, so never start those cold from a rough
+        # image); then bisect the last half decade. chi2 grows with the weight.
+        log_lam, best = HIGHEST, solve(HIGHEST, torch.zeros_like(anchor), 4 * iterations)
+        above = None
+        while chi2_of(best) > target and log_lam > LOWEST:
+            above, log_lam = log_lam, log_lam - 0.5
+            best = solve(log_lam, best, iterations)
+        if above is not None and chi2_of(best) <= target:
+            low = log_lam
+            for _ in range(3):
+                mid = (low + above) / 2
+                trial = solve(mid, best, iterations)
+                if chi2_of(trial) <= target:
+                    low, best = mid, trial
+                else:
+                    above = mid
+            log_lam = low
+        best_log = log_lam
         return Fit(best.to(torch.float32), scale * 10.0**best_log, chi2_anchor, chi2_of(best))
 
 

@@ -10,12 +10,13 @@ Example:
     >>> res = Restoration(image=z, samples=None, std=z, chi2=1.0, consistent=True, chi_map=z[:, :4, :4],
     ...                   observation=z[:, :4, :4], provenance={}, writer=LinearAdapter(), factor=2)
     >>> res.report()["consistent"], compare_figure(res).size
-    (True, (1036, 256))
+    (True, (1036, 270))
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,17 +119,26 @@ def _panel(arr: np.ndarray, size: tuple[int, int], symmetric: bool = False):
 
 def compare_figure(res: Restoration):
     """Observation | restoration | spread (mean over channels) | chi residual (mean over channels), side by
-    side (large frames subsampled to at most 1024 pixels a side)."""
-    from PIL import Image
+    side and labelled (large frames subsampled to at most 1024 pixels a side)."""
+    from PIL import Image, ImageDraw
 
     observation, image, std, chi = (preview(a) for a in (res.observation, res.image, res.std, res.chi_map))
     h, w = image.shape[-2:]
     scale = max(1, 256 // max(h, w))
     size = (w * scale, h * scale)
-    grey = lambda a: np.nanmean(a, axis=0, keepdims=True)  # noqa: E731 - spread and residual as one map
+
+    def grey(a: np.ndarray) -> np.ndarray:  # spread and residual as one map
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no prior spread there
+            return np.nanmean(a, axis=0, keepdims=True)
+
     panels = [_panel(observation, size), _panel(image, size), _panel(grey(std), size),
               _panel(grey(chi), size, symmetric=True)]
-    canvas = Image.new("RGB", (size[0] * 4 + 12, size[1]), "white")
-    for i, p in enumerate(panels):
-        canvas.paste(p, (i * (size[0] + 4), 0))
+    labels = ["observation", f"restoration (chi2 {res.chi2:.2f})", "spread (prior only)", "chi residual"]
+    band = 14
+    canvas = Image.new("RGB", (size[0] * 4 + 12, size[1] + band), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (p, label) in enumerate(zip(panels, labels)):
+        canvas.paste(p, (i * (size[0] + 4), band))
+        draw.text((i * (size[0] + 4) + 2, 1), label, fill="black")
     return canvas

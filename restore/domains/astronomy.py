@@ -13,7 +13,7 @@ observation divided by the forward model's flat gain); the values used are in th
 Writing puts the restored image in the primary HDU and the spread (``SPREAD``) and chi map
 (``CHI``, on the observation's grid with its original WCS) in named extensions of one file. The WCS
 is rescaled to the finer grid (``CRPIX' = (CRPIX - 0.5) * f + 0.5``, ``CD``/``CDELT`` divided by
-``f``; SIP/TPV distortions are dropped with a HISTORY note), BUNIT is kept, and the flux convention
+``f``; SIP coefficients rescaled, TPV/TNX terms kept), BUNIT is kept, and the flux convention
 of the forward model is stated (``FLUXCONV``).
 
 Example:

@@ -45,11 +45,19 @@ def header_noise(meta: dict[str, Any]) -> dict[str, float]:
 
 
 def rescale_wcs(header: Any, scale: float) -> list[str]:
-    """Update a FITS header's linear WCS in place for pixels ``scale`` times larger (``1/f`` to refine).
+    """Update a FITS header's WCS in place for pixels ``scale`` times larger (``1/f`` to refine).
 
     ``CRPIX' = (CRPIX - 0.5) / scale + 0.5`` keeps pixel edges aligned; ``CDELT`` and ``CD`` scale by
-    ``scale`` (a ``PC`` matrix is unitless and kept). SIP/TPV distortion terms are dropped with a
-    note, which is returned.
+    ``scale`` (a ``PC`` matrix is unitless and kept). SIP coefficients act on pixel offsets from CRPIX, so
+    ``A_p_q' = A_p_q * scale^(p + q - 1)`` (and ``B``, ``AP``, ``BP`` alike). TPV/TNX/ZPN ``PV`` terms act on
+    intermediate world coordinates, which the scaled ``CD``/``CDELT`` keep unchanged: they stay as they
+    are. A DSS plate solution (``AMDX``) cannot be rescaled and is dropped with a note, which is returned.
+
+    Example:
+        >>> from astropy.io import fits
+        >>> h = fits.Header({"CTYPE1": "RA---TAN-SIP", "CRPIX1": 10.5, "CD1_1": 1e-4, "A_ORDER": 2, "A_2_0": 1e-5})
+        >>> rescale_wcs(h, 0.25), h["CRPIX1"], round(h["A_2_0"] / 1e-5, 6)
+        ([], 40.5, 0.25)
     """
     notes: list[str] = []
     axes = int(header.get("WCSAXES", header.get("NAXIS", 2)) or 2)
@@ -61,13 +69,13 @@ def rescale_wcs(header: Any, scale: float) -> list[str]:
         for j in range(1, 3):
             if f"CD{i}_{j}" in header:
                 header[f"CD{i}_{j}"] = header[f"CD{i}_{j}"] * scale
-    distortion = [k for k in header if k.split("_")[0] in ("A", "B", "AP", "BP", "PV1", "PV2") and "_" in k]
-    distortion += [k for k in ("A_ORDER", "B_ORDER", "AP_ORDER", "BP_ORDER") if k in header]
-    if distortion:
-        for key in set(distortion):
+    for key in list(header.keys()):
+        parts = key.split("_")
+        if len(parts) == 3 and parts[0] in ("A", "B", "AP", "BP") and parts[1].isdigit() and parts[2].isdigit():
+            header[key] = header[key] * scale ** (int(parts[1]) + int(parts[2]) - 1)
+    dss = [k for k in header if k.startswith(("AMDX", "AMDY", "PLTRAH", "PPO"))]
+    if dss:
+        for key in set(dss):
             header.remove(key, ignore_missing=True, remove_all=True)
-        for key in ("CTYPE1", "CTYPE2"):
-            if key in header:
-                header[key] = str(header[key]).replace("-SIP", "").replace("TPV", "TAN")
-        notes.append("restore: SIP/TPV distortion terms dropped when the pixel grid was rescaled")
+        notes.append("restore: DSS plate solution dropped when the pixel grid was rescaled")
     return notes
