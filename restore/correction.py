@@ -42,16 +42,30 @@ HIGHEST, LOWEST = 2.0, -4.0
 """log10 of the largest and smallest relative weight tried (relative to the data term's curvature)."""
 
 
-def _grad_normal(r: torch.Tensor) -> torch.Tensor:
-    """``D^T D r`` for forward differences ``D`` along both axes (no flux through the borders)."""
+def _grad_normal(r: torch.Tensor, lam: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """``D^T L D r`` for forward differences ``D`` along both axes (no flux through the borders), each
+    difference weighted by ``L``: the mean of ``lam`` (a scalar or a per-pixel map) at its two pixels."""
     out = torch.zeros_like(r)
     dy = r[..., 1:, :] - r[..., :-1, :]
     dx = r[..., :, 1:] - r[..., :, :-1]
+    if isinstance(lam, torch.Tensor):
+        dy = dy * (lam[..., 1:, :] + lam[..., :-1, :]) / 2
+        dx = dx * (lam[..., :, 1:] + lam[..., :, :-1]) / 2
+    else:
+        dy, dx = dy * lam, dx * lam
     out[..., 1:, :] += dy
     out[..., :-1, :] -= dy
     out[..., :, 1:] += dx
     out[..., :, :-1] -= dx
     return out
+
+
+def local_chi2(chi2: torch.Tensor, valid: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean of a per-pixel chi-square map ``(B, C, h, w)`` over the valid pixels of each ``window x window``
+    neighbourhood (all channels together), ``(B, 1, h, w)``; NaN where none is valid."""
+    pool = lambda t: torch.nn.functional.avg_pool2d(t.sum(1, keepdim=True), window, 1, window // 2,  # noqa: E731
+                                                   count_include_pad=False)
+    return pool(torch.where(valid, chi2, 0.0)) / pool(valid.float())
 
 
 def _cg(apply: callable, rhs: torch.Tensor, x: torch.Tensor, iterations: int) -> torch.Tensor:  # type: ignore[valid-type]
@@ -74,8 +88,8 @@ def _cg(apply: callable, rhs: torch.Tensor, x: torch.Tensor, iterations: int) ->
 
 @dataclass
 class Fit:
-    """A band's correction ``r`` (sharp grid), the weight ``lam`` chosen (``inf``: none needed), and the
-    reduced chi-square of ``anchor`` and of ``anchor + r`` over the band's counted pixels."""
+    """A band's correction ``r`` (sharp grid), the weight ``lam`` chosen (its median when local; ``inf``: none
+    needed), and the reduced chi-square of ``anchor`` and of ``anchor + r`` over the band's counted pixels."""
 
     r: torch.Tensor
     lam: float
@@ -85,13 +99,16 @@ class Fit:
 
 def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, count: torch.Tensor,
             anchor: torch.Tensor, plain: torch.Tensor | None = None, target: float = 1.0,
-            iterations: int = 30, accept: float | None = None) -> Fit:
+            iterations: int = 30, accept: float | None = None, rounds: int = 0, window: int = 9) -> Fit:
     """Fit ``r`` for an observed band ``y`` ``(1, C, h, w)`` (``count``: the pixels that enter the data
     term) and its ``anchor`` ``(1, C, h * f, w * f)``. ``plain`` (0..1, the anchor's shape) is the part of
     each pixel that is the plain upsampling, not the prior: there the gradient penalty acts on the image
     itself (a classical Tikhonov deconvolution, which also stops noise fitting), elsewhere on ``r`` only.
     Without a plain part, an anchor whose reduced chi-square is at most ``accept`` (default ``target``)
-    is left alone."""
+    is left alone. ``rounds`` > 0 then makes the weight local: each round multiplies it, per pixel, by
+    ``(target / local chi2)^1.5`` (local chi2 over ``window`` observed pixels), so that the discrepancy
+    holds in every neighbourhood, not only on average (bright sources no longer force noise fitting
+    on blank sky)."""
     with torch.no_grad():
         anchor = anchor.float()
         y = y.float()
@@ -135,8 +152,21 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
                 else:
                     above = mid
             log_lam = low
-        best_log = log_lam
-        return Fit(best.to(torch.float32), scale * 10.0**best_log, chi2_anchor, chi2_of(best))
+        lam = scale * 10.0**log_lam
+        if rounds and math.isfinite(lam):
+            f = anchor.shape[-1] // y.shape[-1]
+            lam_map = torch.full_like(anchor[:, :1], lam)
+            bounds = (scale * 10.0**LOWEST, scale * 10.0**HIGHEST)
+            for _ in range(rounds):
+                per_pixel = weight * (resid - forward(best)) ** 2
+                ratio = torch.nan_to_num(local_chi2(per_pixel, valid, window) / target, nan=1.0).clamp(0.1, 10.0)
+                step = ratio.repeat_interleave(f, -2).repeat_interleave(f, -1) ** -1.5
+                lam_map = (lam_map * step).clamp(*bounds)
+                best = _cg(lambda v, m=lam_map: forward.adjoint(weight * forward(v)) + _grad_normal(v, m),
+                           data_rhs - _grad_normal(plain.float() * anchor, lam_map) if smooth else data_rhs,
+                           best, iterations)
+            lam = float(lam_map.median())
+        return Fit(best.to(torch.float32), lam, chi2_anchor, chi2_of(best))
 
 
 @dataclass

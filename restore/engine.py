@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ class Outcome:
     normalisation: dict[str, Any]
 
 
+POINT_EXPLAINED = 0.995
+"""A source is a point when the point model explains this fraction of its signal (weighted sum of squares
+about the local level) in the PSF's core, or passes the chi-square test."""
+
+
 def prior_test(chi2: float, n: int, alpha: float, band_high: float) -> dict[str, Any]:
     """Does the prior explain the data? A chi-square goodness-of-fit test of its best restart: reduced
     chi-square ``chi2`` over ``n`` observed values (``n`` degrees of freedom), rejected when its p-value is
@@ -146,6 +152,7 @@ class Engine:
         self.noise = resolve_noise(spec.noise, obs.noise, torch.from_numpy(obs.data), self.mask)
         self.likelihood: Likelihood = build_likelihood(spec.noise, self.noise).to(parts.device)
         self.gain = parts.forward.flat_gain()
+        self.reach = parts.forward.reach()
         self.norm: Normalisation = self._normalisation()
         self.groups, self.rest = self._plane_groups()
         c, h, w = obs.data.shape
@@ -205,7 +212,8 @@ class Engine:
             count[:, : plan.count_lo - plan.lo // f] = False
             count[:, plan.count_hi - plan.lo // f :] = False
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
-                          part, spec.target, spec.iterations, accept=self.parts.config.chi2_range[1])
+                          part, spec.target, spec.iterations, accept=self.parts.config.chi2_range[1],
+                          rounds=spec.rounds, window=spec.window)
             lams.append(fit.lam)
             keep = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
             r = fit.r[0, :, keep].cpu()
@@ -278,6 +286,8 @@ class Engine:
         self.stats.regions = [{"kind": "object", "x": round(c.x, 2), "y": round(c.y, 2),
                                "size": c.size and round(c.size, 2), "score": round(c.score, 3)} for c in cutouts]
         jobs = sorted(self._cutout_jobs(cutouts), key=lambda j: j.top)
+        self.points = {j.region: self._point_fit(j) for j in jobs if layout.points and j.warp is None} if jobs else {}
+        self.points = {k: v for k, v in self.points.items() if v is not None}
         pasters = self._accumulators(Paster, keep_samples, cosine_window(prior.resolution, layout.feather))
         for top, upto in self._in_row_order(jobs, pasters):
             (mean, coverage), (var, _), _, *kept = (p.take(upto) for p in pasters)
@@ -294,7 +304,7 @@ class Engine:
         if self.rest:
             part[self.rest] = 0.0
         mean = part * torch.nan_to_num(mean) + (1 - part) * plain
-        std = torch.nan_to_num(var).clamp_min(0).sqrt().masked_fill(part < 0.5, float("nan"))
+        std = var.clamp_min(0).sqrt().masked_fill(part < 0.5, float("nan"))  # NaN var: a point source's
         if samples is not None:
             samples = part * torch.nan_to_num(samples) + (1 - part) * plain
         return Band(top, mean, std, 1 - part, samples)
@@ -303,19 +313,111 @@ class Engine:
         """Search ``jobs`` (sorted by their top rows), add each into ``accumulators`` and yield ``(top, upto)``
         whenever rows ``[top, upto)`` are finished, no later job reaching them."""
         height = self.shape[1]
-        for i, (job, samples, test) in enumerate(self._searched(jobs)):
-            used, planes = test["prior_used"], self.groups[job.group]
+        for i, (job, samples, test) in enumerate(self._results(jobs)):
+            used, planes = test["prior_used"] or test.get("model") == "point", self.groups[job.group]
             mean = samples[test["use"]].mean(0)
-            accumulators[2].add(job.where, torch.full_like(mean, float(used)), planes)  # the prior's part
+            weight = test.get("weight")  # a point source is pasted over its aperture only
+            accumulators[2].add(job.where, torch.full_like(mean, float(used)), planes, weight)  # the prior's part
             if used:
                 var = samples[test["use"]].var(0, unbiased=False)
+                if test.get("model") == "point":
+                    var = torch.full_like(var, float("nan"))  # a fitted point: no prior spread
                 for acc, value in zip(accumulators[:2] + accumulators[3:], (mean, var, samples)):
-                    acc.add(job.where, value, planes)
+                    acc.add(job.where, value, planes, weight)
             upto = jobs[i + 1].top if i + 1 < len(jobs) else height
             if upto > accumulators[0].top:
                 yield accumulators[0].top, upto
         if not jobs:
             yield 0, height
+
+    def _results(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
+        """Each job's restarts and test, in order: fitted point sources as they are, the rest searched."""
+        points = getattr(self, "points", {})
+        searched = self._searched([j for j in jobs if j.region not in points])
+        for job in jobs:
+            if job.region in points:
+                samples, test = points[job.region]
+                self._report(job, test)
+                yield job, samples, test
+            else:
+                yield next(searched)
+
+    def _point_fit(self, job: Job) -> tuple[torch.Tensor, dict[str, Any]] | None:
+        """A point source near the cutout's centre, fitted by the forward model in the PSF's core: position
+        (to 1/64 pixel), flux ``F`` and a local level by weighted least squares (4 parameters). When the
+        chi-square test accepts it, or it explains :data:`POINT_EXPLAINED` of the core's signal, the
+        restoration over the core is ``F`` at the centre (a delta) over the plain upsampling less the
+        point's own; ``None`` otherwise (the object goes to the prior)."""
+        parts, f, r = self.parts, self.factor, self.parts.prior.resolution
+        region = self.stats.regions[job.region]
+        cx, cy = region["x"] - job.box[1], region["y"] - job.box[0]  # observed pixels within the window
+        best = None
+        for step in (0.125, 0.125 / 8):  # the centre: a 1/8-pixel grid, then a 1/64-pixel grid around the best
+            found = self._point_grid(job, (cx, cy), step)
+            if found is None:
+                return None
+            if best is None or found[0] < best[0]:
+                best = found
+            cx, cy = best[5]
+        chi2_sum, null, n, coef, (delta, template, centre_sharp), _, aperture = best
+        chi2 = chi2_sum / max(n - 4, 1)
+        explained = 1.0 - chi2_sum / max(null, 1e-30)
+        flux = float(coef[0])
+        test = prior_test(chi2, max(n - 4, 1), self.parts.spec.consistency.alpha, parts.config.chi2_range[1])
+        if flux <= 0 or not (test["prior_used"] or explained >= POINT_EXPLAINED):
+            return None
+        top, left = job.box[0] * f, job.box[1] * f
+        with torch.no_grad():
+            own = F.interpolate(template[None].float(), scale_factor=f, mode="bicubic", align_corners=False)[0] / self.gain
+        image = self._plain_window(top, left, r)[self.groups[job.group]] - flux * own + flux * delta[0].cpu()
+        sy, sx = torch.meshgrid(torch.arange(float(r)), torch.arange(float(r)), indexing="ij")
+        cxs, cys = centre_sharp
+        dist = ((sx - cxs) ** 2 + (sy - cys) ** 2).sqrt() / f  # observed pixels from the fitted centre
+        weight = (torch.sin(0.5 * math.pi * ((aperture - dist) / 1.0).clamp(0, 1)) ** 2).float()
+        test = {**test, "prior_used": False, "model": "point", "flux": round(flux, 4), "weight": weight,
+                "explained": round(explained, 5),
+                "use": torch.ones(self.parts.config.restarts, dtype=torch.bool)}
+        return image[None].expand(self.parts.config.restarts, -1, -1, -1).clone(), test
+
+    def _point_grid(self, job: Job, centre: tuple[float, float], step: float) -> tuple | None:
+        """The best point-source fit on a 9 x 9 grid of centres ``step`` observed pixels apart around
+        ``centre`` (window coordinates): ``(chi2 sum, null chi2 sum, n, coef, (delta, template, sharp
+        centre), observed centre, aperture)``; None when a centre leaves the window."""
+        parts, f, r = self.parts, self.factor, self.parts.prior.resolution
+        offsets = [step * k for k in range(-4, 5)]
+        observed = [(centre[0] + dx, centre[1] + dy) for dy in offsets for dx in offsets]
+        centres = [((x + 0.5) * f - 0.5, (y + 0.5) * f - 0.5) for x, y in observed]
+        if not all(0 <= sx < r - 1 and 0 <= sy < r - 1 for sx, sy in centres):
+            return None
+        deltas = torch.zeros(len(centres), 1, r, r, device=parts.device)
+        for i, (sx, sy) in enumerate(centres):  # bilinear splat: the unit flux shared by four sharp pixels
+            x0, y0 = int(np.floor(sx)), int(np.floor(sy))
+            ax, ay = sx - x0, sy - y0
+            deltas[i, 0, y0 : y0 + 2, x0 : x0 + 2] = torch.tensor([[(1 - ay) * (1 - ax), (1 - ay) * ax],
+                                                                   [ay * (1 - ax), ay * ax]])
+        with torch.no_grad():
+            templates = parts.forward(deltas)[:, 0].cpu().double()  # unit points, observed
+            y, valid = job.y.double()[0], (job.mask & torch.isfinite(job.y))[0]
+            yy, xx = torch.meshgrid(torch.arange(float(y.shape[0])), torch.arange(float(y.shape[1])), indexing="ij")
+            radius = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2).sqrt()
+            core = templates[len(templates) // 2]  # the fit sees the PSF's core (90 % of a point's flux), not
+            order = radius.flatten().argsort()  # its neighbours
+            enclosed = core.flatten()[order].cumsum(0) / core.sum()
+            aperture = max(2.0, float(radius.flatten()[order][int((enclosed < 0.9).sum())]))
+            valid = valid & (radius <= aperture)
+            var = self.likelihood.variance(job.y.clamp_min(0)[None].to(parts.device))[0, 0].cpu().double()
+            wv = torch.where(valid, 1 / var.clamp_min(1e-12), 0.0)[valid]
+            target = (y - self.likelihood.background)[valid]
+            null = float((wv * (target - (wv * target).sum() / wv.sum()) ** 2).sum())
+            best = None
+            for i, t in enumerate(templates):
+                design = torch.stack([t[valid], torch.ones_like(target)], -1)
+                coef = torch.linalg.lstsq(design * wv.sqrt()[:, None], target * wv.sqrt()).solution
+                chi2 = float((wv * (target - design @ coef) ** 2).sum())
+                if best is None or chi2 < best[0]:
+                    best = (chi2, null, int(valid.sum()), coef, (deltas[i : i + 1], templates[i][None], centres[i]),
+                            observed[i], aperture)
+        return best
 
     def _searched(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
         """Each job's restarts in physical units ``(K, C, R, R)`` and its prior test, searched
@@ -358,7 +460,7 @@ class Engine:
             regions.append({})
         reg = regions[job.region]
         planes = self.groups[job.group]
-        entry = {k: v for k, v in test.items() if k != "use"}
+        entry = {k: v for k, v in test.items() if k not in ("use", "weight")}
         if "box" not in reg:
             reg.update({"kind": reg.get("kind", "tile"), "box": list(job.box), "planes": list(planes), **entry})
         else:
@@ -411,6 +513,15 @@ class Engine:
         window = self.y[None, :, r0:r1, c0:c1] - self.likelihood.background
         up = F.interpolate(window, scale_factor=f, mode="bicubic", align_corners=False)[0]
         return up[:, top - r0 * f : top - r0 * f + rows, left - c0 * f : left - c0 * f + cols] / self.gain
+
+    def _plain_window(self, top: int, left: int, size: int) -> torch.Tensor:
+        """The plain estimate of a ``size x size`` sharp window at ``(top, left)``, zero beyond the frame."""
+        _, hh, ww = self.shape
+        out = torch.zeros(self.shape[0], size, size)
+        t0, l0, t1, l1 = max(top, 0), max(left, 0), min(top + size, hh), min(left + size, ww)
+        if t1 > t0 and l1 > l0:
+            out[:, t0 - top : t1 - top, l0 - left : l1 - left] = self.plain(t0, t1 - t0, l0, l1 - l0)
+        return out
 
 
 def _mean_finite(values: np.ndarray) -> float | None:

@@ -122,8 +122,9 @@ class Blender(Band):
         self.factor = factor
         self.window = cosine_window(size, floor=1e-3).float()
 
-    def add(self, tile: Tile, image: torch.Tensor, planes: list[int]) -> None:
-        """Add ``image`` ``(..., len(planes), size, size)``, the restoration of ``tile`` in ``planes``."""
+    def add(self, tile: Tile, image: torch.Tensor, planes: list[int], weight: None = None) -> None:
+        """Add ``image`` ``(..., len(planes), size, size)``, the restoration of ``tile`` in ``planes`` (tiles are
+        weighted by the blend window; ``weight`` is for the :class:`Paster`'s interface and must be None)."""
         f = self.factor
         hh, ww = tile.height * f, tile.width * f
         weight = self.window[:hh, :ww]  # a clipped tile is the only one along that axis: any positive weight
@@ -143,15 +144,18 @@ class Paster(Band):
         super().__init__(shape)
         self.window = window
 
-    def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int]) -> None:
-        """Add ``image`` ``(..., len(planes), R, R)`` whose pixel ``p`` lands at ``fine_from_tile @ p``."""
+    def add(self, fine_from_tile: torch.Tensor, image: torch.Tensor, planes: list[int],
+            weight: torch.Tensor | None = None) -> None:
+        """Add ``image`` ``(..., len(planes), R, R)`` whose pixel ``p`` lands at ``fine_from_tile @ p``, weighted
+        by the window (or by ``weight`` ``(R, R)``, e.g. a point source's aperture)."""
         size = image.shape[-1]
         x0, y0, x1, y1 = self.box(fine_from_tile, size)
         if x1 <= x0 or y1 <= y0:
             return
         local = shifted(fine_from_tile, x0, y0)
         lead = image.shape[:-3]
-        stack = torch.cat([image.reshape(-1, size, size).float(), self.window[None].float()])[None]
+        window = self.window if weight is None else weight
+        stack = torch.cat([image.reshape(-1, size, size).float(), window[None].float()])[None]
         warped = warp(stack, local[:2].float(), (y1 - y0, x1 - x0))[0]
         weight = warped[-1]
         values = warped[:-1].reshape(*lead, len(planes), y1 - y0, x1 - x0)

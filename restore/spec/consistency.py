@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .base import PositiveFloat, Spec
+from .base import OddSize, PositiveFloat, Spec
 
 
 class ConsistencySpec(Spec):
@@ -27,3 +27,7 @@ class ConsistencySpec(Spec):
     target: PositiveFloat = Field(1.0, description="reduced chi-square the correction aims at (discrepancy principle)")
     iterations: Annotated[int, Field(ge=1)] = Field(30, description="conjugate-gradient steps per solve")
     band: Annotated[int, Field(ge=8)] = Field(64, description="observed rows per correction band")
+    rounds: Annotated[int, Field(ge=0)] = Field(
+        4, description="rounds making the weight local (the discrepancy holds in every neighbourhood); 0: one weight"
+    )
+    window: OddSize = Field(9, description="neighbourhood of the local discrepancy, in observed pixels (odd)")
