@@ -38,7 +38,7 @@ import torch
 from .degradations.base import LinearOperator
 from .degradations.noise import Likelihood, valid_mask
 
-HIGHEST, LOWEST = 2.0, -4.0
+HIGHEST, LOWEST = 4.0, -4.0
 """log10 of the largest and smallest relative weight tried (relative to the data term's curvature)."""
 
 
@@ -157,15 +157,32 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
             f = anchor.shape[-1] // y.shape[-1]
             lam_map = torch.full_like(anchor[:, :1], lam)
             bounds = (scale * 10.0**LOWEST, scale * 10.0**HIGHEST)
+            def solve_map(m: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+                rhs = data_rhs - _grad_normal(plain.float() * anchor, m) if smooth else data_rhs
+                return _cg(lambda v: forward.adjoint(weight * forward(v)) + _grad_normal(v, m), rhs, start, iterations)
+
             for _ in range(rounds):
                 per_pixel = weight * (resid - forward(best)) ** 2
                 ratio = torch.nan_to_num(local_chi2(per_pixel, valid, window) / target, nan=1.0).clamp(0.1, 10.0)
                 step = ratio.repeat_interleave(f, -2).repeat_interleave(f, -1) ** -1.5
                 lam_map = (lam_map * step).clamp(*bounds)
-                best = _cg(lambda v, m=lam_map: forward.adjoint(weight * forward(v)) + _grad_normal(v, m),
-                           data_rhs - _grad_normal(plain.float() * anchor, lam_map) if smooth else data_rhs,
-                           best, iterations)
-            lam = float(lam_map.median())
+                best = solve_map(lam_map, best)
+            # the local shape kept, the level set again by the discrepancy principle on the whole band
+            low, high = -2.0, 2.0
+            if chi2_of(best) > target:
+                high = 0.0
+            else:
+                low = 0.0
+            for _ in range(5):
+                mid = (low + high) / 2
+                trial = solve_map(lam_map * 10.0**mid, best)
+                if chi2_of(trial) <= target:
+                    low, best = mid, trial
+                else:
+                    high = mid
+            if chi2_of(best) > target:  # even the least weight tried: the least-smooth solution stands
+                best = solve_map(lam_map * 10.0**low, best)
+            lam = float(lam_map.median()) * 10.0**low
         return Fit(best.to(torch.float32), lam, chi2_anchor, chi2_of(best))
 
 

@@ -66,7 +66,8 @@ class Job:
     lands on the sharp grid (a :class:`Tile`, or a placement matrix for cutouts); ``warp`` the cutout's
     placement on the window's sharp grid when it is resampled (``None``: a plain crop); ``top`` the first
     sharp row it touches; ``box`` its observed-grid ``(top, left, height, width)``; ``region`` its tile or
-    object index."""
+    object index; ``level`` a local background (observed units, above the likelihood's) taken out of ``y``
+    for the search and put back into its restoration."""
 
     group: int
     y: torch.Tensor
@@ -76,6 +77,7 @@ class Job:
     box: tuple[int, int, int, int]
     region: int
     warp: torch.Tensor | None = None
+    level: float = 0.0
 
 
 @dataclass
@@ -370,6 +372,7 @@ class Engine:
         with torch.no_grad():
             own = F.interpolate(template[None].float(), scale_factor=f, mode="bicubic", align_corners=False)[0] / self.gain
         image = self._plain_window(top, left, r)[self.groups[job.group]] - flux * own + flux * delta[0].cpu()
+        # the plain window holds the local background already (the point model's level is not added twice)
         sy, sx = torch.meshgrid(torch.arange(float(r)), torch.arange(float(r)), indexing="ij")
         cxs, cys = centre_sharp
         dist = ((sx - cxs) ** 2 + (sy - cys) ** 2).sqrt() / f  # observed pixels from the fitted centre
@@ -445,6 +448,7 @@ class Engine:
             chi2 = result.chi2.cpu().reshape(len(chunk), k)
             counts = mask.flatten(1).sum(1).cpu()
             for i, job in enumerate(chunk):
+                samples[i] += job.level / self.gain  # the local background, back in the scene's units
                 self.stats.restarts_consistent += int(consistent[i].sum())
                 test = prior_test(float(chi2[i].min()), int(counts[i]), spec.consistency.alpha,
                                   parts.config.chi2_range[1])
@@ -468,6 +472,14 @@ class Engine:
             reg["prior_used"] = reg["prior_used"] and entry["prior_used"]
             reg["statistic"] = max(reg["statistic"], entry["statistic"])
             reg["p_value"] = min(reg["p_value"], entry["p_value"])
+
+    def _local_level(self, y: torch.Tensor, mask: torch.Tensor) -> float:
+        """The local background of an observed window above the likelihood's: the median of the valid pixels
+        of its outer two-pixel ring (a pedestal the prior need not draw)."""
+        ring = torch.ones_like(mask)
+        ring[..., 2:-2, 2:-2] = False
+        values = y[mask & ring & torch.isfinite(y)]
+        return float(values.median()) - self.likelihood.background if values.numel() else 0.0
 
     def _cutout_jobs(self, cutouts: list) -> list[Job]:
         """Search jobs of cutouts. Unit-scale, whole-pixel cutouts are plain tile crops; otherwise each job
@@ -495,8 +507,9 @@ class Engine:
             sharp_top = max(0, int(np.floor(float(placed_corners(place, r)[:, 1].min())))) // f * f
             for g, planes in enumerate(self.groups):
                 yw, mw = crop(self.y[planes], self.mask[planes], top, left, size, size)
-                jobs.append(Job(g, yw, mw if covered is None else mw & covered, where=place, top=sharp_top,
-                                box=(top, left, size, size), region=i, warp=None if exact else local))
+                level = self._local_level(yw, mw) if self.parts.spec.layout.local_background else 0.0
+                jobs.append(Job(g, yw - level, mw if covered is None else mw & covered, where=place, top=sharp_top,
+                                box=(top, left, size, size), region=i, warp=None if exact else local, level=level))
         return jobs
 
     # ------------------------------------------------------------------ the plain estimate

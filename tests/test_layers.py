@@ -94,3 +94,20 @@ def test_there_is_no_import_circle() -> None:
     for module in GRAPH:
         if module not in state:
             visit(module, [])
+
+
+@pytest.mark.parametrize("module", ["pipeline", "engine"])
+def test_pipeline_and_engine_methods_take_few_parameters(module: str) -> None:
+    """Private methods at most four parameters, public ones at most four positional ones (without
+    ``self``; ``*args`` and ``**kwargs`` count)."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+            a = fn.args
+            positional = [p.arg for p in a.posonlyargs + a.args if p.arg not in ("self", "cls")]
+            star = int(a.vararg is not None) + int(a.kwarg is not None)
+            total = len(positional) + len(a.kwonlyargs) + star
+            if fn.name.startswith("_") and not fn.name.startswith("__"):
+                assert total <= 4, f"{cls.name}.{fn.name} takes {total} parameters"
+            else:
+                assert len(positional) + star <= 4, f"{cls.name}.{fn.name} takes {len(positional) + star} positional"

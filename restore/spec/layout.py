@@ -28,6 +28,8 @@ class ObjectsLayoutSpec(Spec):
     max_objects: Annotated[int, Field(ge=1)] = 20
     threshold: PositiveFloat = Field(5.0, description="detection threshold (astronomy: in noise standard deviations)")
     feather: Annotated[float, Field(gt=0, le=0.5)] = Field(0.125, description="blended edge, fraction of the cutout")
+    local_background: bool = Field(False, description="take each cutout's local background (the median of its "
+                                                       "border) out for the search and put it back (sky pedestals)")
     points: bool = Field(False, description="fit each object as a point source of the forward model first; "
                                             "where the chi-square test accepts it, it is restored as a point, "
                                             "not by the prior (stars)")
