@@ -54,12 +54,14 @@ class Framing:
 @dataclass(frozen=True)
 class Cutout:
     """A detected object on the observed grid: centre ``x, y``, ``size`` (the detector's measure, in
-    observed pixels; ``None``: keep the pixel scale) and the detector's ``score``."""
+    observed pixels; ``None``: keep the pixel scale), the detector's ``score`` and the object's in-plane
+    ``angle`` (radians, image axes with y down: a face's eye line), undone when it is cut."""
 
     x: float
     y: float
     size: float | None = None
     score: float = 1.0
+    angle: float = 0.0
 
     def scale(self, framing: Framing, factor: int) -> float:
         """Observed pixels -> tile pixels: the ratio of the framing's size to the object's."""
@@ -71,9 +73,11 @@ class Cutout:
         """3x3 matrix from observed pixels to the observed-resolution tile (``prior_size / factor`` pixels)."""
         a = self.scale(framing, factor)
         tx, ty = (framing.x + 0.5) / factor - 0.5, (framing.y + 0.5) / factor - 0.5
-        if a == 1.0:  # whole-pixel shift: the tile is an exact crop
+        if a == 1.0 and self.angle == 0.0:  # whole-pixel shift: the tile is an exact crop
             return _matrix(1.0, -math.floor(self.x - tx + 0.5), -math.floor(self.y - ty + 0.5))
-        return _matrix(a, tx - a * self.x, ty - a * self.y)
+        c, s = a * math.cos(self.angle), a * math.sin(self.angle)  # scale, and rotate by -angle about the centre
+        return torch.tensor([[c, s, tx - (c * self.x + s * self.y)], [-s, c, ty - (-s * self.x + c * self.y)],
+                             [0.0, 0.0, 1.0]], dtype=torch.float64)
 
 
 def _matrix(a: float, tx: float, ty: float) -> torch.Tensor:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -52,6 +53,20 @@ def clean_header(header: Any, extra: tuple[str, ...] = ()) -> Any:
     return header
 
 
+NOISE_TEXT = re.compile(r"restore-noise-(\w+)[=:]\s*([-+0-9.eE]+)")
+"""Noise values ``restore simulate`` wrote as text (PNG chunks, TIFF/OME descriptions): ``restore-noise-gain=2``."""
+
+
+def text_noise(*texts: str | None) -> dict[str, float]:
+    """Noise values stated in text (see :data:`NOISE_TEXT`), for ``from_header`` outside FITS.
+
+    Example:
+        >>> text_noise("restore-seed=0; restore-noise-sigma=4; restore-noise-offset=-2.5")
+        {'sigma': 4.0, 'offset': -2.5}
+    """
+    return {k: float(v) for text in texts if text for k, v in NOISE_TEXT.findall(text)}
+
+
 def description(text: dict[str, str]) -> str | None:
     """``key=value; ...``: provenance text as one TIFF ImageDescription."""
     return "; ".join(f"{k}={v}" for k, v in text.items()) or None
@@ -77,10 +92,11 @@ def _read_pil(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         elif mode not in ("L", "RGB", "RGBA", "I;16", "I", "F"):
             img = img.convert("RGB")
         arr = np.array(img)
+        noise = text_noise(*(f"{k}={v}" for k, v in img.info.items() if isinstance(v, str)))
     dtype = arr.dtype if arr.dtype != np.int32 else np.dtype(np.uint16)
     arr = arr.astype(np.float32)
     arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
-    return arr, {"format": "pil", "dtype": str(dtype), "mode": mode}
+    return arr, {"format": "pil", "dtype": str(dtype), "mode": mode, "noise": noise}
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -88,6 +104,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
     with tifffile.TiffFile(path) as tif:
         arr = tif.asarray()
+        noise = text_noise(tif.pages.first.description)
     dtype = arr.dtype
     if arr.ndim == 2:
         layout = "HW"
@@ -99,7 +116,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         layout = "CHW"
     else:
         raise RestoreError(f"expected a 2-D or 3-D TIFF image, got shape {arr.shape}", source=path)
-    return arr.astype(np.float32), {"format": "tiff", "dtype": str(dtype), "layout": layout}
+    return arr.astype(np.float32), {"format": "tiff", "dtype": str(dtype), "layout": layout, "noise": noise}
 
 
 def _read_fits(path: Path, hdu: int | None) -> tuple[np.ndarray, dict[str, Any]]:

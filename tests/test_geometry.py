@@ -181,3 +181,29 @@ def test_an_image_without_detections_gets_the_classical_restoration_alone() -> N
     assert res.image.shape == (3, 96, 240) and res.provenance["regions"] == []
     assert np.isnan(res.std).all() and abs(float(res.image.mean()) - 120.0) < 1.0
     assert 0.8 <= res.chi2 <= 1.2
+
+
+def test_a_rotated_cutout_maps_its_eye_line_to_the_horizontal() -> None:
+    cut = Cutout(x=20.0, y=12.0, size=4.0, angle=math.radians(15))
+    m = cut.to_tile(Framing(x=31.5, y=31.5, size=32.0), factor=4, prior_size=64)
+    left, right = torch.tensor([18.0, 12.0, 1.0], dtype=torch.float64), torch.tensor([22.0, 12.0, 1.0], dtype=torch.float64)
+    tilt = torch.tensor([math.cos(cut.angle), math.sin(cut.angle), 0.0], dtype=torch.float64) * 2
+    a, b = m @ (torch.tensor([20.0, 12.0, 1.0], dtype=torch.float64) - tilt), m @ (torch.tensor([20.0, 12.0, 1.0], dtype=torch.float64) + tilt)
+    assert float(a[1]) == pytest.approx(float(b[1]), abs=1e-9)  # the tilted eye line lands level
+    assert [round(v, 6) for v in (m @ torch.tensor([20.0, 12.0, 1.0], dtype=torch.float64)).tolist()] == [7.5, 7.5, 1.0]
+    assert not is_whole_pixel_shift(placement(cut, Framing(31.5, 31.5, 32.0), 4, 64))
+    del left, right
+
+
+@NEEDS_CASCADE
+@pytest.mark.parametrize("degrees", [-12.0, 12.0])
+def test_face_detector_measures_the_in_plane_rotation_from_the_eyes(degrees: float) -> None:
+    from scipy import ndimage
+
+    face = (prior_sample("faces", 2) + 1) * 127.5
+    canvas = np.full((3, 160, 200), 90.0, np.float32)
+    canvas[:, 40:104, 70:134] = face
+    rotated = np.stack([ndimage.rotate(c, -degrees, reshape=False, order=1, mode="nearest") for c in canvas])
+    found = get_adapter("faces").detect(Observation.from_array(rotated), 1, 64, LAYOUT)
+    assert len(found) >= 1
+    assert math.degrees(found[0].angle) == pytest.approx(degrees, abs=6.0)

@@ -15,6 +15,7 @@ from PIL import Image
 
 import restore
 from restore.cli import main
+from tests.conftest import RECIPES
 
 
 def _recipe(tmp_path: Path, forward: list, noise: dict) -> Path:
@@ -125,3 +126,21 @@ def test_simulate_goes_through_the_domain_adapter(tmp_path: Path) -> None:
     assert main(["simulate", str(recipe), str(ome), "-o", str(tmp_path / "cells_obs.ome.tif")]) == 0
     with tifffile.TiffFile(tmp_path / "cells_obs.ome.tif") as tif:
         assert tif.series[0].shape == (2, 8, 8) and 'PhysicalSizeX="0.4"' in tif.ome_metadata
+
+
+@pytest.mark.parametrize(("recipe", "sample"), [("faces.yaml", "face_sharp.png"), ("microscopy.yaml", "cells_sharp.ome.tif"),
+                                                ("satellite.yaml", "scene_sharp.tif"), ("astronomy.yaml", "galaxy_sharp.fits")])
+def test_simulate_states_its_noise_so_from_header_reads_it_back(recipe: str, sample: str, tmp_path: Path) -> None:
+    """One meaning of from_header: what simulate used is what a from_header recipe reads from its output."""
+    import restore
+    from restore.degradations import NOISE_PARAMETERS, resolve_noise
+    from restore.simulate import simulate_file
+
+    spec = restore.load_recipe(RECIPES / recipe)
+    if spec.noise.kind == "poisson_gaussian" and any(getattr(spec.noise, k) == "from_header" for k in ("gain", "sky")):
+        spec = restore.load_recipe(RECIPES / recipe, ["noise.gain=2.0", "noise.read_noise=3.0", "noise.sky=10.0"])
+    used = resolve_noise(spec.noise)
+    out = simulate_file(spec, RECIPES / "samples" / sample, tmp_path / f"observed{''.join(Path(sample).suffixes)}")
+    from_header = restore.load_recipe(RECIPES / recipe, [f"noise.{k}=from_header" for k in NOISE_PARAMETERS[type(spec.noise)]])
+    obs = restore.domains.get_adapter(from_header.domain).read(out)
+    assert resolve_noise(from_header.noise, obs.noise) == pytest.approx(used)

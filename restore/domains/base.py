@@ -140,7 +140,8 @@ class DomainAdapter:
 
     def read(self, path: str | Path) -> Observation:
         data, meta = read_array(path)
-        obs = Observation(data=data, mask=np.isfinite(data), noise=header_noise(meta), meta=meta, source=str(path))
+        noise = {**meta.get("noise", {}), **header_noise(meta)}
+        obs = Observation(data=data, mask=np.isfinite(data), noise=noise, meta=meta, source=str(path))
         if "saturation" in obs.noise:
             obs.mask &= data < obs.noise["saturation"]
         return obs

@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,8 @@ class FacesAdapter(DomainAdapter):
     def detect(self, obs: Observation, factor: int, tile: int, layout: ObjectsLayoutSpec) -> list[Cutout]:
         """Faces in an ordinary photo: OpenCV's frontal-face Haar cascade (``opencv-python-headless<5``,
         offline) on the photo upsampled ``factor`` times, so that faces are at the prior's scale.
-        Boxes are in the cascade's own convention, which the prior card's ``framing`` was measured in."""
+        Boxes are in the cascade's own convention, which the prior card's ``framing`` was measured in;
+        where OpenCV's eye cascade finds both eyes, their line gives the in-plane rotation to undo."""
         cascade_file = haar_cascade()
         if cascade_file is None:
             raise RestoreError("face detection needs OpenCV 4 with its Haar cascades: pip install "
@@ -65,6 +67,31 @@ class FacesAdapter(DomainAdapter):
         cascade = cv2.CascadeClassifier(str(cascade_file))
         boxes, _, weights = cascade.detectMultiScale3(big, scaleFactor=1.1, minNeighbors=5,
                                                       minSize=(tile * factor // 2,) * 2, outputRejectLevels=True)
-        found = [Cutout(x=float((bx - pad + bw / 2) / factor - 0.5), y=float((by - pad + bh / 2) / factor - 0.5), size=float(bw / factor),
-                        score=float(s)) for (bx, by, bw, bh), s in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(weights))]
+        eyes = cv2.CascadeClassifier(str(cascade_file.parent / "haarcascade_eye.xml"))
+        found = [Cutout(x=float((bx - pad + bw / 2) / factor - 0.5), y=float((by - pad + bh / 2) / factor - 0.5),
+                        size=float(bw / factor), score=float(s), angle=eye_angle(big, (bx, by, bw, bh), eyes))
+                 for (bx, by, bw, bh), s in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(weights))]
         return sorted(found, key=lambda c: -c.score)[: layout.max_objects]
+
+
+def eye_angle(image: np.ndarray, box: tuple[int, int, int, int], eyes: Any, limit: float = 0.5) -> float:
+    """The angle (radians, y down) of the line through a face's eyes: the largest eye detection in each
+    half of the box's upper 60 %; 0 when the eyes are not both found or the angle exceeds ``limit``."""
+    bx, by, bw, bh = (int(v) for v in box)
+    if eyes.empty():
+        return 0.0
+    import cv2
+
+    upper = image[by : by + int(0.6 * bh), bx : bx + bw]
+    zoom = max(1.0, 128 / max(bw, 1))  # the eye cascade wants faces of 128 px or more; angles do not scale
+    upper = cv2.resize(upper, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC) if zoom > 1 else upper
+    bw = int(bw * zoom)
+    found = eyes.detectMultiScale(upper, 1.1, 3, minSize=(max(8, bw // 8),) * 2)
+    centres = [(x + w / 2, y + h / 2, w) for x, y, w, h in np.asarray(found).reshape(-1, 4)]
+    left = [c for c in centres if c[0] < bw / 2]
+    right = [c for c in centres if c[0] >= bw / 2]
+    if not left or not right:
+        return 0.0
+    (lx, ly, _), (rx, ry, _) = max(left, key=lambda c: c[2]), max(right, key=lambda c: c[2])
+    angle = float(np.arctan2(ry - ly, rx - lx))
+    return angle if abs(angle) <= limit else 0.0

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RestoreError
-from ..imageio import atomic_write, description, file_kind, read_tiff, write_tiff
+from ..imageio import atomic_write, description, file_kind, read_tiff, text_noise, write_tiff
 from ..rasters import Raster
 from ..spec import MicroscopyDomainSpec
 from .base import DomainAdapter, LinearScale, Observation, percentile_scale
@@ -45,6 +45,7 @@ def _parse_stack(tif: Any) -> tuple[np.ndarray, dict[str, Any]]:
     data = series.asarray()
     meta: dict[str, Any] = {"format": "tiff", "dtype": str(data.dtype), "axes": series.axes, "shape": data.shape,
                             "resolutionunit": int(page.resolutionunit), "resolution": page.resolution}
+    meta["noise"] = text_noise(page.description, tif.ome_metadata if tif.is_ome else None)
     if tif.is_ome and tif.ome_metadata:
         meta["flavour"], meta["physical"] = "ome", _ome_pixels(tif.ome_metadata)
     elif tif.is_imagej:
@@ -74,7 +75,7 @@ class MicroscopyAdapter(DomainAdapter):
             data = np.moveaxis(data, -1, 0)
             meta["samples_last"] = True
         planes = data.reshape(-1, *data.shape[-2:]).astype(np.float32)
-        return Observation(data=planes, mask=np.isfinite(planes), meta=meta, source=str(path))
+        return Observation(data=planes, mask=np.isfinite(planes), noise=meta["noise"], meta=meta, source=str(path))
 
     def write_image(self, path: str | Path, planes: Raster, meta: dict[str, Any], factor: float,
                     text: dict[str, str], overwrite: bool = False) -> None:

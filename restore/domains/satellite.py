@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..imageio import atomic_write, description, file_kind, read_tiff, write_tiff
+from ..imageio import atomic_write, description, file_kind, read_tiff, text_noise, write_tiff
 from ..rasters import Raster
 from ..spec import SatelliteDomainSpec
 from .base import DomainAdapter, Observation
@@ -62,13 +62,13 @@ def rescale_geotags(tags: dict[int, Any], factor: float) -> dict[int, Any]:
     return out
 
 
-def _parse_scene(tif: Any) -> tuple[np.ndarray, dict[int, Any], bool]:
-    """Pixels, raw GeoTIFF tags and whether bands are stored as separate planes."""
+def _parse_scene(tif: Any) -> tuple[np.ndarray, dict[int, Any], bool, dict[str, float]]:
+    """Pixels, raw GeoTIFF tags, whether bands are stored as separate planes, and noise stated in text."""
     page = tif.pages.first
     data = page.asarray()
     tags = {code: page.tags[code].value for code in GEO_TAGS if code in page.tags}
     planar = page.planarconfig == 2 and data.ndim == 3
-    return data, tags, planar
+    return data, tags, planar, text_noise(page.description)
 
 
 class SatelliteAdapter(DomainAdapter):
@@ -80,7 +80,7 @@ class SatelliteAdapter(DomainAdapter):
         path = Path(path)
         if file_kind(path) != "tiff":
             return super().read(path)
-        data, tags, planar = read_tiff(path, _parse_scene)
+        data, tags, planar, noise = read_tiff(path, _parse_scene)
         meta: dict[str, Any] = {"format": "tiff", "dtype": str(data.dtype), "geotags": tags, "planar": bool(planar)}
         if data.ndim == 2:
             data = data[None]
@@ -97,7 +97,7 @@ class SatelliteAdapter(DomainAdapter):
         if nodata is not None:
             mask &= ~np.any(data == nodata, axis=0, keepdims=True)
             meta["nodata"] = nodata
-        return Observation(data=data, mask=mask, meta=meta, source=str(path))
+        return Observation(data=data, mask=mask, noise=noise, meta=meta, source=str(path))
 
     def write_image(self, path: str | Path, data: Raster, meta: dict[str, Any], factor: float,
                     text: dict[str, str], overwrite: bool = False) -> None:
