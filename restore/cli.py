@@ -23,7 +23,10 @@ def _recipe(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .priors.registry import check_trusted
+
     spec = _recipe(args)
+    check_trusted(spec.prior, args.trust_code)
     from .degradations import build_forward
 
     print(f"{args.recipe}: valid ({len(spec.forward)} forward operators, factor {build_forward(spec.forward).scale()})")
@@ -62,7 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise RestoreError("input not found", source=path)
     out_dir = Path(args.output) if args.output else spec.output.dir
     overwrite = args.overwrite or spec.output.overwrite
-    pipe = Pipeline(spec, progress=not args.quiet, device=args.device, keep_samples=False)  # files hold no samples
+    pipe = Pipeline(spec, progress=not args.quiet, device=args.device, keep_samples=False,  # files hold no samples
+                    trust_code=args.trust_code)
     inconsistent = 0
     for path in inputs:  # straight to files: memory holds a band of the output, not the frame
         report, written = pipe.run_to(path, out_dir, overwrite=overwrite, figures=spec.output.figures)
@@ -120,6 +124,8 @@ def cmd_domains(args: argparse.Namespace) -> int:
 
 def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", help="YAML recipe")
+    p.add_argument("--trust-code", action="store_true",
+                   help="let a module prior import a factory that is not an installed restore.priors entry point")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a recipe value, e.g. forward.0.psf.fwhm=3 (repeatable)",

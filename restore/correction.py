@@ -108,7 +108,8 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
     is left alone. ``rounds`` > 0 then makes the weight local: each round multiplies it, per pixel, by
     ``(target / local chi2)^1.5`` (local chi2 over ``window`` observed pixels), so that the discrepancy
     holds in every neighbourhood, not only on average (bright sources no longer force noise fitting
-    on blank sky)."""
+    on blank sky); a local solution that fits the band worse than the single weight did (above the
+    target) is not taken."""
     with torch.no_grad():
         anchor = anchor.float()
         y = y.float()
@@ -153,6 +154,7 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
                     above = mid
             log_lam = low
         lam = scale * 10.0**log_lam
+        single, single_chi2 = best, chi2_of(best)  # Morozov with one weight: the local rounds must not fit worse
         if rounds and math.isfinite(lam):
             f = anchor.shape[-1] // y.shape[-1]
             lam_map = torch.full_like(anchor[:, :1], lam)
@@ -181,6 +183,9 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
                     else:
                         high = mid
             lam = float(lam_map.median()) * 10.0**low
+            lam_map = lam_map * 10.0**low
+            if chi2_of(best) > max(target, single_chi2):  # the local weights fit worse than one weight did
+                best, lam = single, scale * 10.0**log_lam
         return Fit(best.to(torch.float32), lam, chi2_anchor, chi2_of(best))
 
 

@@ -155,17 +155,12 @@ class Engine:
         self.likelihood: Likelihood = build_likelihood(spec.noise, self.noise).to(parts.device)
         self.gain = parts.forward.flat_gain()
         self.reach = parts.forward.reach()
-        self.norm: Normalisation = self._normalisation()
+        self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
+        self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
         self.groups, self.rest = self._plane_groups()
         c, h, w = obs.data.shape
         self.shape = (c, h * self.factor, w * self.factor)
         self.stats = Stats()
-
-    def _normalisation(self) -> Normalisation:
-        adapter = self.parts.adapter
-        if "gain" in adapter.normalisation.__code__.co_varnames:
-            return adapter.normalisation(self.obs, gain=self.gain)  # type: ignore[call-arg]
-        return adapter.normalisation(self.obs)
 
     def _plane_groups(self) -> tuple[list[list[int]], list[int]]:
         """Planes restored together (``prior.channels`` at a time) and planes passed through."""
@@ -334,7 +329,7 @@ class Engine:
 
     def _results(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
         """Each job's restarts and test, in order: fitted point sources as they are, the rest searched."""
-        points = getattr(self, "points", {})
+        points = self.points
         searched = self._searched([j for j in jobs if j.region not in points])
         for job in jobs:
             if job.region in points:

@@ -38,16 +38,18 @@ class Pipeline:
 
     ``device`` (``"cpu"``, ``"cuda"``, ...) is where the search runs; results come back as NumPy arrays.
     ``keep_samples=False`` drops the per-restart images (``Restoration.samples`` is None), which for large
-    frames would take ``restarts`` times the memory of the restoration itself.
+    frames would take ``restarts`` times the memory of the restoration itself. ``trust_code`` lets a
+    ``module`` prior import a factory that is not an installed ``restore.priors`` entry point.
     """
 
-    def __init__(self, spec: PipelineSpec, progress: bool = True, device: str | torch.device = "cpu",
-                 keep_samples: bool = True) -> None:
+    def __init__(self, spec: PipelineSpec, *, progress: bool = True, device: str | torch.device = "cpu",
+                 keep_samples: bool = True, trust_code: bool = False) -> None:
         self.spec = spec
         self.keep_samples = keep_samples
         dev = resolve_device(device)
         self.parts = Parts(spec=spec, adapter=get_adapter(spec.domain), forward=build_forward(spec.forward).to(dev),
-                           prior=load_prior(spec.prior).to(dev), config=config_from_spec(spec.search, progress),
+                           prior=load_prior(spec.prior, trust_code).to(dev),
+                           config=config_from_spec(spec.search, progress),
                            device=dev)
 
     @classmethod

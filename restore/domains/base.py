@@ -146,8 +146,10 @@ class DomainAdapter:
             obs.mask &= data < obs.noise["saturation"]
         return obs
 
-    def normalisation(self, obs: Observation) -> Normalisation:
-        """The map from this observation's physical units to the prior's range (``forward``/``inverse``)."""
+    def normalisation(self, obs: Observation, gain: float = 1.0) -> Normalisation:
+        """The map from this observation's physical units to the prior's range (``forward``/``inverse``);
+        ``gain`` is the forward model's flat gain (observed value per unit of the scene), for adapters whose
+        scale follows the data."""
         s = self.spec
         return percentile_scale(obs, s.percentiles, s.low, s.high)  # type: ignore[attr-defined]
 

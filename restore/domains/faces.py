@@ -35,7 +35,7 @@ class FacesAdapter(DomainAdapter):
     kind = "faces"
     spec_class = FacesDomainSpec
 
-    def normalisation(self, obs: Observation | None) -> LinearScale:
+    def normalisation(self, obs: Observation | None, gain: float = 1.0) -> LinearScale:
         return LinearScale(0.0, 255.0)
 
     def read(self, path: str | Path) -> Observation:

@@ -60,7 +60,7 @@ class MicroscopyAdapter(DomainAdapter):
 
     spec_class = MicroscopyDomainSpec
 
-    def normalisation(self, obs: Observation) -> LinearScale:
+    def normalisation(self, obs: Observation, gain: float = 1.0) -> LinearScale:
         return percentile_scale(obs, self.spec.percentiles)  # type: ignore[attr-defined]
 
     def read(self, path: str | Path) -> Observation:

@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import torch
@@ -33,12 +34,33 @@ def builtin_path(name: str) -> Path:
     return path
 
 
-def load_module_prior(spec: ModulePriorSpec) -> Prior:
-    """A user generator from ``package.module:factory`` (+ optional safetensors weights) as a z-space prior."""
-    module_name, _, attr = spec.factory.partition(":")
+TRUST_HINT = ("install it as a 'restore.priors' entry point, or pass --trust-code (trust_code=True) if you "
+              "trust this recipe")
+
+
+def check_trusted(spec: PriorSpec, trust_code: bool = False) -> None:
+    """A recipe never runs code unless asked: a ``module`` prior's factory must be an installed
+    ``restore.priors`` entry point (by name, or by its ``module:function``), unless ``trust_code``."""
+    if not isinstance(spec, ModulePriorSpec) or trust_code:
+        return
+    installed = entry_points(group="restore.priors")
+    if any(spec.factory in (ep.name, ep.value) for ep in installed):
+        return
+    raise RestoreError(f"prior.factory: {spec.factory!r} would run code named by the recipe; {TRUST_HINT}")
+
+
+def load_module_prior(spec: ModulePriorSpec, trust_code: bool = False) -> Prior:
+    """A user generator from ``package.module:factory`` or a ``restore.priors`` entry point (+ optional
+    safetensors weights) as a z-space prior; other factories only with ``trust_code``."""
+    check_trusted(spec, trust_code)
+    named = [ep for ep in entry_points(group="restore.priors") if ep.name == spec.factory]
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
+        if named:
+            factory = named[0].load()
+        else:
+            module_name, _, attr = spec.factory.partition(":")
+            factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as err:
         raise RestoreError(f"cannot import prior factory {spec.factory!r} ({err})") from None
     generator = factory()
     if not isinstance(generator, torch.nn.Module):
@@ -51,13 +73,14 @@ def load_module_prior(spec: ModulePriorSpec) -> Prior:
     return Prior(generator, card)
 
 
-def load(spec: PriorSpec | str | Path) -> Prior:
-    """Load a prior from a spec, a built-in name, or a path to a ``.safetensors`` file."""
+def load(spec: PriorSpec | str | Path, trust_code: bool = False) -> Prior:
+    """Load a prior from a spec, a built-in name, or a path to a ``.safetensors`` file (``module`` priors
+    only from installed entry points, unless ``trust_code``)."""
     if isinstance(spec, BuiltinPriorSpec):
         return load_prior(builtin_path(spec.name))
     if isinstance(spec, FilePriorSpec):
         return load_prior(spec.path)
     if isinstance(spec, ModulePriorSpec):
-        return load_module_prior(spec)
+        return load_module_prior(spec, trust_code)
     path = Path(spec)
     return load_prior(path if path.suffix else builtin_path(str(spec)))

@@ -27,10 +27,11 @@ class FilePriorSpec(Spec):
 
 
 class ModulePriorSpec(Spec):
-    """A user generator: ``factory`` is ``package.module:function`` returning an ``nn.Module``."""
+    """A user generator: ``factory`` is a ``restore.priors`` entry point's name, or ``package.module:function``
+    returning an ``nn.Module`` (runs code: only with ``--trust-code`` unless it is an installed entry point)."""
 
     kind: Literal["module"] = "module"
-    factory: Annotated[str, Field(pattern=r"^[\w.]+:\w+$")]
+    factory: Annotated[str, Field(pattern=r"^([\w.]+:\w+|[\w-]+)$")]
     weights: ExistingFile | None = None
     latent_dim: Annotated[int, Field(ge=1)]
     resolution: Annotated[int, Field(ge=1)]

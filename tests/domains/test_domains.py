@@ -189,7 +189,7 @@ def test_a_plugin_adapter_with_a_required_option_registers_and_saves(tmp_path: P
         "    '''A toy adapter from another package, with a required option.'''\n"
         "    kind = 'toy'\n"
         "    spec_class = ToySpec\n\n"
-        "    def normalisation(self, obs):\n"
+        "    def normalisation(self, obs, gain=1.0):\n"
         "        return LinearScale(0.0, 255.0 * self.spec.scale)\n"
     )
     dist = pkg / "toy_restore_adapter-0.1.dist-info"

@@ -105,8 +105,25 @@ def test_user_module_prior_from_a_factory(tmp_path: Path) -> None:
     save_file(make().state_dict(), str(tmp_path / "toy.safetensors"))
     spec = ModulePriorSpec(factory="tests.toy_generator:make", weights=tmp_path / "toy.safetensors", latent_dim=8,
                            resolution=16, channels=3)
-    prior = load(spec)
+    with pytest.raises(RestoreError, match="would run code named by the recipe.*--trust-code"):
+        load(spec)  # a recipe never runs code unless asked
+    prior = load(spec, trust_code=True)
     assert prior.latent_spaces == ("z",) and prior.generate(torch.zeros(2, 8)).shape == (2, 3, 16, 16)
+
+
+def test_a_recipe_naming_code_is_refused_by_validate_and_run(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    recipe = tmp_path / "evil.yaml"
+    recipe.write_text(yaml.safe_dump({"forward": [{"kind": "downsample", "factor": 2}],
+                                      "noise": {"kind": "gaussian", "sigma": 1.0},
+                                      "prior": {"kind": "module", "factory": "os:abort", "latent_dim": 8,
+                                                "resolution": 16}}))
+    for command in (["validate", str(recipe)], ["run", str(recipe), str(tmp_path / "x.png")]):
+        (tmp_path / "x.png").write_bytes(b"")
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--trust-code" in err
 
 
 @pytest.mark.parametrize("name", builtin_names())
