@@ -209,7 +209,7 @@ class Engine:
             count[:, : plan.count_lo - plan.lo // f] = False
             count[:, plan.count_hi - plan.lo // f :] = False
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
-                          part, spec.target, spec.iterations, accept=self.parts.config.chi2_range[1],
+                          part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
                           rounds=spec.rounds, window=spec.window)
             lams.append(fit.lam)
             keep = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)

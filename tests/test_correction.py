@@ -57,10 +57,13 @@ def test_an_anchor_that_explains_the_data_is_left_alone() -> None:
     truth = _scene(32)
     noise = GaussianNoise(0.5)
     y = noise.sample(A(truth), generator=torch.Generator().manual_seed(1))
-    fit = correct(A, noise, y, torch.ones_like(y, dtype=torch.bool), truth, torch.zeros_like(truth), accept=1.2)
+    fit = correct(A, noise, y, torch.ones_like(y, dtype=torch.bool), truth, torch.zeros_like(truth), accept=(0.8, 1.2))
     assert fit.chi2_anchor < 1.2 and fit.lam == float("inf") and float(fit.r.abs().max()) == 0.0
-    fit = correct(A, noise, y + 3.0, torch.ones_like(y, dtype=torch.bool), truth, torch.zeros_like(truth), accept=1.2)
+    fit = correct(A, noise, y + 3.0, torch.ones_like(y, dtype=torch.bool), truth, torch.zeros_like(truth), accept=(0.8, 1.2))
     assert fit.chi2_anchor > 1.2 and fit.chi2 <= 1.0 and float(fit.r.mean()) == pytest.approx(3.0, rel=0.05)
+    overfit = truth + (y - A(truth)).repeat_interleave(2, -1).repeat_interleave(2, -2)  # the noise drawn in
+    fit = correct(A, noise, y, torch.ones_like(y, dtype=torch.bool), overfit, torch.zeros_like(truth), accept=(0.8, 1.2))
+    assert fit.chi2_anchor < 0.8 and 0.8 <= fit.chi2 <= 1.0  # noise fitting is smoothed away to the target
 
 
 def test_bands_cover_every_row_once_with_margins_of_the_reach() -> None:
