@@ -58,7 +58,8 @@ def measure(size: int, batch: int, steps: int) -> tuple[float, float]:
     prior = make_prior(size)
     forward = Downsample(4, "bicubic") * Blur.gaussian(1.5)
     y = torch.zeros(1, 3, size // 4, size // 4)
-    config = SearchConfig(latent="w+", restarts=batch, steps=steps, early_stop=False, progress=False, geocross=0.01)
+    config = SearchConfig(latent="w+", restarts=batch, steps=steps, early_stop=False, progress=False, geocross=0.01,
+                          refine_steps=0)  # stage one: the step the floor is the bound of
     problem = Problem(prior, forward, GaussianNoise(0.05))
     latent = torch.randn(batch, prior.num_styles, 128, requires_grad=True)
     yb = y.repeat(batch, 1, 1, 1)
@@ -113,7 +114,7 @@ def end_to_end(obs_size: int) -> tuple[float, int, float]:
     import json
 
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return wall, int(json.loads(report)["tiles"]), peak_mb
+    return wall, len(json.loads(report)["regions"]), peak_mb
 
 
 def main() -> None:

@@ -100,14 +100,14 @@ class Fit:
 def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, count: torch.Tensor,
             anchor: torch.Tensor, plain: torch.Tensor | None = None, target: float = 1.0,
             iterations: int = 30, accept: tuple[float, float] | None = None, rounds: int = 0,
-            window: int = 9) -> Fit:
+            window: int = 9, protect: torch.Tensor | None = None) -> Fit:
     """Fit ``r`` for an observed band ``y`` ``(1, C, h, w)`` (``count``: the pixels that enter the data
     term) and its ``anchor`` ``(1, C, h * f, w * f)``. ``plain`` (0..1, the anchor's shape) is the part of
     each pixel that is the plain upsampling, not the prior: there the gradient penalty acts on the image
     itself (a classical Tikhonov deconvolution, which also stops noise fitting), elsewhere on ``r`` only.
     Without a plain part, an anchor whose reduced chi-square lies in ``accept`` (the consistency band;
-    default: at most ``target``) is left alone; one below the band fits noise, and is smoothed like a
-    plain part until it no longer does. ``rounds`` > 0 then makes the weight local: each round multiplies it, per pixel, by
+    default: at most ``target``) is left alone; one below the band fits noise, and is smoothed like a plain
+    part (except where ``protect``: fitted point sources) until it no longer does. ``rounds`` > 0 then makes the weight local: each round multiplies it, per pixel, by
     ``(target / local chi2)^1.5`` (local chi2 over ``window`` observed pixels), so that the discrepancy
     holds in every neighbourhood, not only on average (bright sources no longer force noise fitting
     on blank sky); a local solution that fits the band worse than the single weight did (above the
@@ -126,8 +126,8 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
 
         chi2_anchor = chi2_of(torch.zeros_like(anchor))
         low_ok, high_ok = accept if accept is not None else (0.0, target)
-        if chi2_anchor < low_ok:  # the anchor fits the noise: regularise the image itself
-            plain = torch.ones_like(anchor)
+        if chi2_anchor < low_ok:  # the anchor fits the noise: smooth the image itself, points excepted
+            plain = torch.ones_like(anchor) if protect is None else (~protect).to(anchor.dtype)
         smooth = plain is not None and bool((plain > 0).any())
         if (chi2_anchor <= high_ok and not smooth) or not bool(valid.any()):
             return Fit(torch.zeros_like(anchor).float(), math.inf, chi2_anchor, chi2_anchor)

@@ -83,13 +83,14 @@ class Job:
 @dataclass
 class Band:
     """Finished sharp rows ``[top, top + n)``: anchor mean, spread, the plain upsampling's part of each pixel
-    (0..1) ``(C, n, W)``, and restarts ``(K, C, n, W)``."""
+    (0..1) ``(C, n, W)``, restarts ``(K, C, n, W)``, and the part made by fitted point sources (``None``: none)."""
 
     top: int
     mean: torch.Tensor
     std: torch.Tensor
     plain: torch.Tensor
     samples: torch.Tensor | None
+    points: torch.Tensor | None = None
 
 
 @dataclass
@@ -179,24 +180,25 @@ class Engine:
     def restore(self, store: Store, keep_samples: bool = False) -> Outcome:
         """Anchor band by band, then the correction band by band, then the chi map of what is written."""
         k = self.parts.config.restarts
-        anchor, spread, plain = store(self.shape), store(self.shape), store(self.shape)
+        anchor, spread, plain, points = (store(self.shape) for _ in range(4))
         samples = np.empty((k, *self.shape), np.float32) if keep_samples else None
         for band in self.bands(keep_samples):
             write_rows(anchor, band.top, band.mean.numpy())
             write_rows(spread, band.top, band.std.numpy())
             write_rows(plain, band.top, band.plain.numpy())
+            write_rows(points, band.top, (band.points if band.points is not None else torch.zeros_like(band.mean)).numpy())
             if samples is not None and band.samples is not None:
                 write_rows(samples, band.top, band.samples.numpy())
-        image = self._corrected((anchor, plain), store, samples)
+        image = self._corrected((anchor, plain, points), store, samples)
         return self._measured(image, spread, samples)
 
-    def _corrected(self, anchor: tuple[Raster, Raster], store: Store, samples: np.ndarray | None) -> Raster:
-        """``anchor + r`` band by band from the anchor and its plain part (or the anchor itself when
+    def _corrected(self, anchor: tuple[Raster, Raster, Raster], store: Store, samples: np.ndarray | None) -> Raster:
+        """``anchor + r`` band by band from the anchor, its plain part and its points (or the anchor itself when
         ``consistency.correct`` is off); restarts get the same correction, so the spread is the prior's."""
         import time
 
         spec, forward, f = self.parts.spec.consistency, self.parts.forward, self.factor
-        anchor, plain = anchor
+        anchor, plain, points = anchor
         if not spec.correct:
             return anchor
         start, image, lams = time.perf_counter(), store(self.shape), []
@@ -204,17 +206,18 @@ class Engine:
         for plan in plan_bands(self.obs.data.shape[1], f, forward.reach(), spec.band):
             rows = torch.from_numpy(read_rows(anchor, plan.lo, plan.hi - plan.lo))[None].to(device)
             part = torch.from_numpy(read_rows(plain, plan.lo, plan.hi - plan.lo))[None].to(device)
+            keep = torch.from_numpy(read_rows(points, plan.lo, plan.hi - plan.lo))[None].to(device) > 0.5
             ys = slice(plan.lo // f, plan.hi // f)
             count = self.mask[:, ys].clone()
             count[:, : plan.count_lo - plan.lo // f] = False
             count[:, plan.count_hi - plan.lo // f :] = False
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
                           part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
-                          rounds=spec.rounds, window=spec.window)
+                          rounds=spec.rounds, window=spec.window, protect=keep)
             lams.append(fit.lam)
-            keep = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
-            r = fit.r[0, :, keep].cpu()
-            write_rows(image, plan.first * f, (rows[0, :, keep].cpu() + r).numpy())
+            kept = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
+            r = fit.r[0, :, kept].cpu()
+            write_rows(image, plan.first * f, (rows[0, :, kept].cpu() + r).numpy())
             if samples is not None:
                 samples[:, :, plan.first * f : plan.end * f] += r.numpy()[None]
         finite = [v for v in lams if np.isfinite(v)]
@@ -251,8 +254,8 @@ class Engine:
         yield from (self._objects(keep_samples) if objects else self._tiles(keep_samples))
 
     def _accumulators(self, kind: type, keep_samples: bool, *args: Any) -> list:
-        """Accumulators on the sharp grid of the accepted jobs' mean and variance, of every job's prior part
-        (1 accepted, 0 rejected), and of the accepted restarts."""
+        """Accumulators on the sharp grid of the accepted jobs' mean and variance, of every job's part (1 the
+        prior's, 2 a fitted point's, 0 rejected), and of the accepted restarts."""
         k = self.parts.config.restarts
         shapes = [self.shape, self.shape, self.shape, *([(k, *self.shape)] if keep_samples else [])]
         return [kind(s, *args) for s in shapes]
@@ -287,8 +290,10 @@ class Engine:
         self.points = {k: v for k, v in self.points.items() if v is not None}
         pasters = self._accumulators(Paster, keep_samples, cosine_window(prior.resolution, layout.feather))
         for top, upto in self._in_row_order(jobs, pasters):
-            (mean, coverage), (var, _), _, *kept = (p.take(upto) for p in pasters)
-            yield self._band(top, (mean, var, kept[0][0] if kept else None), coverage.clamp(max=1.0))
+            (mean, coverage), (var, _), (model, _), *kept = (p.take(upto) for p in pasters)
+            band = self._band(top, (mean, var, kept[0][0] if kept else None), coverage.clamp(max=1.0))
+            band.points = torch.nan_to_num(model - 1, nan=0.0).clamp(0, 1) * coverage.clamp(max=1.0)
+            yield band
 
     def _band(self, top: int, anchor: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
               prior_part: torch.Tensor) -> Band:
@@ -314,7 +319,8 @@ class Engine:
             used, planes = test["prior_used"] or test.get("model") == "point", self.groups[job.group]
             mean = samples[test["use"]].mean(0)
             weight = test.get("weight")  # a point source is pasted over its aperture only
-            accumulators[2].add(job.where, torch.full_like(mean, float(used)), planes, weight)  # the prior's part
+            part = 2.0 if test.get("model") == "point" else float(used)  # 1: the prior's; 2: a fitted point's
+            accumulators[2].add(job.where, torch.full_like(mean, part), planes, weight)
             if used:
                 var = samples[test["use"]].var(0, unbiased=False)
                 if test.get("model") == "point":

@@ -139,8 +139,9 @@ def _upsample(y: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.interpolate(y, scale_factor=4, mode="bicubic", align_corners=False)
 
 
-def _oracle_pipeline(tmp_path: Path, monkeypatch, restorer, search: dict) -> restore.Pipeline:
-    """A 1-channel, 4x pipeline whose search is replaced by ``restorer`` (tile observation -> sharp tile)."""
+def _oracle_pipeline(tmp_path: Path, monkeypatch, restorer, search: dict, correct: bool = True) -> restore.Pipeline:
+    """A 1-channel, 4x pipeline whose search is replaced by ``restorer`` (tile observation -> sharp tile);
+    ``correct=False``: the engine's anchor is the output (for tests of the blending itself)."""
     import restore.engine as pipeline_module
     from restore.search import SearchResult
 
@@ -156,13 +157,13 @@ def _oracle_pipeline(tmp_path: Path, monkeypatch, restorer, search: dict) -> res
     spec = restore.PipelineSpec.model_validate({
         "domain": {"kind": "image", "low": 0, "high": 1}, "forward": [{"kind": "downsample", "factor": 4, "method": "mean"}],
         "noise": {"kind": "gaussian", "sigma": 0.1}, "prior": {"kind": "file", "path": str(tmp_path / "p.safetensors")},
-        "search": search})
+        "search": search, "consistency": {"correct": correct}})
     return restore.Pipeline(spec, progress=False)
 
 
 def test_tiled_restoration_matches_untiled_and_has_no_seams(tmp_path: Path, monkeypatch) -> None:
     """With an identity-like restorer (bicubic upsampling of each tile), tiles blend into the untiled result."""
-    pipe = _oracle_pipeline(tmp_path, monkeypatch, _upsample, {"restarts": 2, "tile_batch": 3})
+    pipe = _oracle_pipeline(tmp_path, monkeypatch, _upsample, {"restarts": 2, "tile_batch": 3}, correct=False)
     yy, xx = np.mgrid[:40, :52]
     observed = (np.sin(yy / 5.0) * np.cos(xx / 7.0) + 0.1 * yy / 40).astype(np.float32)
     res = pipe.run(observed)
@@ -195,8 +196,8 @@ def test_run_to_writes_what_run_and_save_write_holding_a_band_of_rows(tmp_path: 
     from restore.tiling import Band
 
     held: list[int] = []
-    hold = Band._hold
-    monkeypatch.setattr(Band, "_hold", lambda self, bottom: (hold(self, bottom), held.append(self.den.shape[-2]))[0])
+    accumulate = Band.accumulate  # the rows a band holds, after each restoration is added
+    monkeypatch.setattr(Band, "accumulate", lambda self, *a: (accumulate(self, *a), held.append(self.den.shape[-2]))[0])
     pipe = _oracle_pipeline(tmp_path, monkeypatch, _upsample, {"restarts": 2, "tile_batch": 3})
     yy, xx = np.mgrid[:96, :20]
     observed = (np.sin(yy / 5.0) * np.cos(xx / 7.0)).astype(np.float32)
