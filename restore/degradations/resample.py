@@ -58,6 +58,9 @@ def _check(x: torch.Tensor, factor: int, method: str, divisible: bool = True) ->
     h, w = x.shape[-2:]
     if divisible and (h % factor or w % factor):
         raise ValueError(f"image size {h}x{w} is not divisible by the factor {factor}")
+    if method == "bicubic" and factor > 1 and divisible and min(h, w) <= max(_bicubic_pads(factor)):
+        raise ValueError(f"image size {h}x{w} is too small for bicubic downsampling by {factor} "
+                         f"(needs more than {max(_bicubic_pads(factor))} pixels a side)")
 
 
 def _bicubic_weight(x: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
