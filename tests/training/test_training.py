@@ -112,3 +112,17 @@ def test_holdout_by_group(tmp_path: Path) -> None:
     train_files, held = split_holdout(files, 0.1, "fov")
     held_fovs = {int(f.stem[1:]) // 4 for f in held}
     assert held and held_fovs.isdisjoint({int(f.stem[1:]) // 4 for f in train_files})
+
+
+def test_training_configs_get_the_recipes_one_line_errors(tmp_path: Path) -> None:
+    from restore.errors import RestoreError
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("name: x\ndata: imgs/\nout: x.safetensors\nbatch: 1\n")
+    with pytest.raises(RestoreError, match=r"bad.yaml: batch: must be greater than or equal to 2"):
+        load_train_spec(config)
+    config.write_text("- a list\n- not a mapping\n")
+    with pytest.raises(RestoreError, match="bad.yaml: must be a YAML mapping"):
+        load_train_spec(config)
+    config.write_text("name: x\ndata: imgs/\nout: x.safetensors\n")
+    assert load_train_spec(config, ["batch=8"]).batch == 8  # --set works as for recipes
