@@ -110,8 +110,8 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
     part (except where ``protect``: fitted point sources) until it no longer does. ``rounds`` > 0 then makes the weight local: each round multiplies it, per pixel, by
     ``(target / local chi2)^1.5`` (local chi2 over ``window`` observed pixels), so that the discrepancy
     holds in every neighbourhood, not only on average (bright sources no longer force noise fitting
-    on blank sky); a local solution that fits the band worse than the single weight did (above the
-    target) is not taken."""
+    on blank sky); a local solution that fits the band worse than the single weight did and above the
+    consistency band is not taken."""
     with torch.no_grad():
         anchor = anchor.float()
         y = y.float()
@@ -189,7 +189,7 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
                         high = mid
             lam = float(lam_map.median()) * 10.0**low
             lam_map = lam_map * 10.0**low
-            if chi2_of(best) > max(target, single_chi2):  # the local weights fit worse than one weight did
+            if chi2_of(best) > max(high_ok, single_chi2):  # the local weights leave the band: one weight stands
                 best, lam = single, scale * 10.0**log_lam
         return Fit(best.to(torch.float32), lam, chi2_anchor, chi2_of(best))
 
