@@ -27,13 +27,15 @@ from .degradations.noise import Likelihood, valid_mask
 class ChiMap:
     """Accumulate ``chi = (y - E[y | A(x)]) / sd`` of observation ``y`` ``(C, h, w)`` (``mask``: pixels that
     count) from finished rows of ``x`` on the sharp grid, in order: ``add`` takes rows ``(C, n, w * f)``;
-    ``result`` gives the chi map (NaN off the mask) and the reduced chi-square over every counted pixel."""
+    ``result`` gives the chi map (NaN off the mask) and the reduced chi-square over every counted pixel.
+    ``reach``: the forward model's, when the caller has measured it already."""
 
-    def __init__(self, forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, mask: torch.Tensor) -> None:
+    def __init__(self, forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, mask: torch.Tensor,
+                 reach: int | None = None) -> None:
         self.forward, self.likelihood, self.y, self.mask = forward, likelihood, y, mask
         self.factor = forward.scale()
         self.device = next(iter(forward.buffers()), y).device
-        self.reach = forward.reach()
+        self.reach = forward.reach() if reach is None else reach  # the caller's, when it has measured it
         self.height = y.shape[-2] * self.factor
         self.chi = torch.full(y.shape, float("nan"))
         self.rows = torch.zeros(y.shape[0], 0, y.shape[-1] * self.factor)

@@ -132,27 +132,27 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         if (chi2_anchor <= high_ok and not smooth) or not bool(valid.any()):
             return Fit(torch.zeros_like(anchor).float(), math.inf, chi2_anchor, chi2_anchor)
         data_rhs = forward.adjoint(weight * resid)
-        prior_rhs = _grad_normal(plain.float() * anchor) if smooth else torch.zeros_like(anchor)
+        held = plain.float() * anchor if smooth else torch.zeros_like(anchor)  # what the penalty holds to zero
         scale = float(weight[valid].median()) * forward.flat_gain() ** 2  # lam relative to the data curvature
 
-        def solve(log_lam: float, start: torch.Tensor, steps: int) -> torch.Tensor:
-            lam = scale * 10.0**log_lam
-            return _cg(lambda v: forward.adjoint(weight * forward(v)) + lam * _grad_normal(v),
-                       data_rhs - lam * prior_rhs, start, steps)
+        def solve(lam: float | torch.Tensor, start: torch.Tensor, steps: int = iterations) -> torch.Tensor:
+            """The normal equations' solution for the weight ``lam`` (a scalar or a per-pixel map), by CG."""
+            return _cg(lambda v: forward.adjoint(weight * forward(v)) + _grad_normal(v, lam),
+                       data_rhs - _grad_normal(held, lam), start, steps)
 
         # From the smoothest weight down, half a decade at a time, each solve warm-started from the
         # smoother one (CG converges slowly for large weights, so never start those cold from a rough
         # image); then bisect the last half decade. chi2 grows with the weight.
-        log_lam, best = HIGHEST, solve(HIGHEST, torch.zeros_like(anchor), 4 * iterations)
+        log_lam, best = HIGHEST, solve(scale * 10.0**HIGHEST, torch.zeros_like(anchor), 4 * iterations)
         above = None
         while chi2_of(best) > target and log_lam > LOWEST:
             above, log_lam = log_lam, log_lam - 0.5
-            best = solve(log_lam, best, iterations)
+            best = solve(scale * 10.0**log_lam, best)
         if above is not None and chi2_of(best) <= target:
             low = log_lam
             for _ in range(3):
                 mid = (low + above) / 2
-                trial = solve(mid, best, iterations)
+                trial = solve(scale * 10.0**mid, best)
                 if chi2_of(trial) <= target:
                     low, best = mid, trial
                 else:
@@ -164,16 +164,12 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
             f = anchor.shape[-1] // y.shape[-1]
             lam_map = torch.full_like(anchor[:, :1], lam)
             bounds = (scale * 10.0**LOWEST, scale * 10.0**HIGHEST)
-            def solve_map(m: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-                rhs = data_rhs - _grad_normal(plain.float() * anchor, m) if smooth else data_rhs
-                return _cg(lambda v: forward.adjoint(weight * forward(v)) + _grad_normal(v, m), rhs, start, iterations)
-
             for _ in range(rounds):
                 per_pixel = weight * (resid - forward(best)) ** 2
                 ratio = torch.nan_to_num(local_chi2(per_pixel, valid, window) / target, nan=1.0).clamp(0.1, 10.0)
                 step = ratio.repeat_interleave(f, -2).repeat_interleave(f, -1) ** -1.5
                 lam_map = (lam_map * step).clamp(*bounds)
-                best = solve_map(lam_map, best)
+                best = solve(lam_map, best)
             # the local shape kept; where the band as a whole now fits below the target (noise fitting), the
             # level is raised until it does not. A misfit that is left is local (a model mismatch: a star's
             # real PSF): it is reported, never hidden by fitting noise elsewhere.
@@ -182,13 +178,12 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
                 high = 2.0
                 for _ in range(5):
                     mid = (low + high) / 2
-                    trial = solve_map(lam_map * 10.0**mid, best)
+                    trial = solve(lam_map * 10.0**mid, best)
                     if chi2_of(trial) <= target:
                         low, best = mid, trial
                     else:
                         high = mid
             lam = float(lam_map.median()) * 10.0**low
-            lam_map = lam_map * 10.0**low
             if chi2_of(best) > max(high_ok, single_chi2):  # the local weights leave the band: one weight stands
                 best, lam = single, scale * 10.0**log_lam
         return Fit(best.to(torch.float32), lam, chi2_anchor, chi2_of(best))

@@ -20,11 +20,12 @@ Example:
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -80,6 +81,23 @@ class Job:
     level: float = 0.0
 
 
+class PointFit(NamedTuple):
+    """A point-source fit in a window: weighted sums of squares of the fit (``chi2``) and about the
+    weighted mean level (``null``) over ``n`` core pixels, ``coef`` (flux, level), the unit point on the
+    window's sharp grid ``delta`` ``(1, 1, R, R)``, its observation ``template`` ``(1, h, w)``, its centre on
+    the sharp and the observed grid, and the core's radius ``aperture`` (observed pixels)."""
+
+    chi2: float
+    null: float
+    n: int
+    coef: torch.Tensor
+    delta: torch.Tensor
+    template: torch.Tensor
+    sharp: tuple[float, float]
+    observed: tuple[float, float]
+    aperture: float
+
+
 @dataclass
 class Band:
     """Finished sharp rows ``[top, top + n)``: anchor mean, spread, the plain upsampling's part of each pixel
@@ -126,6 +144,13 @@ POINT_EXPLAINED = 0.995
 about the local level) in the PSF's core, or passes the chi-square test."""
 
 
+def observation_likelihood(spec: PipelineSpec, obs: Observation,
+                           device: torch.device | str = "cpu") -> tuple[dict[str, float], Likelihood]:
+    """The recipe's noise values for ``obs`` (``from_header`` / ``estimate`` resolved) and its likelihood."""
+    values = resolve_noise(spec.noise, obs.noise, torch.from_numpy(obs.data), torch.from_numpy(obs.mask))
+    return values, build_likelihood(spec.noise, values).to(device)
+
+
 def prior_test(chi2: float, n: int, alpha: float, band_high: float) -> dict[str, Any]:
     """Does the prior explain the data? A chi-square goodness-of-fit test of its best restart: reduced
     chi-square ``chi2`` over ``n`` observed values (``n`` degrees of freedom), rejected when its p-value is
@@ -152,8 +177,7 @@ class Engine:
                                f"{self.factor}")
         self.y = torch.from_numpy(np.nan_to_num(obs.data)).float()
         self.mask = torch.from_numpy(obs.mask.copy()).expand_as(self.y)
-        self.noise = resolve_noise(spec.noise, obs.noise, torch.from_numpy(obs.data), self.mask)
-        self.likelihood: Likelihood = build_likelihood(spec.noise, self.noise).to(parts.device)
+        self.noise, self.likelihood = observation_likelihood(spec, obs, parts.device)
         self.gain = parts.forward.flat_gain()
         self.reach = parts.forward.reach()
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
@@ -180,33 +204,37 @@ class Engine:
     def restore(self, store: Store, keep_samples: bool = False) -> Outcome:
         """Anchor band by band, then the correction band by band, then the chi map of what is written."""
         k = self.parts.config.restarts
-        anchor, spread, plain, points = (store(self.shape) for _ in range(4))
+        anchor, spread, plain = (store(self.shape) for _ in range(3))
+        layout = self.parts.spec.layout
+        points = store(self.shape) if getattr(layout, "points", False) else None  # only where points are fitted
         samples = np.empty((k, *self.shape), np.float32) if keep_samples else None
         for band in self.bands(keep_samples):
             write_rows(anchor, band.top, band.mean.numpy())
             write_rows(spread, band.top, band.std.numpy())
             write_rows(plain, band.top, band.plain.numpy())
-            write_rows(points, band.top, (band.points if band.points is not None else torch.zeros_like(band.mean)).numpy())
+            if points is not None:
+                write_rows(points, band.top, band.points.numpy())
             if samples is not None and band.samples is not None:
                 write_rows(samples, band.top, band.samples.numpy())
         image = self._corrected((anchor, plain, points), store, samples)
         return self._measured(image, spread, samples)
 
-    def _corrected(self, anchor: tuple[Raster, Raster, Raster], store: Store, samples: np.ndarray | None) -> Raster:
+    def _corrected(self, anchor: tuple[Raster, Raster, Raster | None], store: Store,
+                   samples: np.ndarray | None) -> Raster:
         """``anchor + r`` band by band from the anchor, its plain part and its points (or the anchor itself when
         ``consistency.correct`` is off); restarts get the same correction, so the spread is the prior's."""
-        import time
-
         spec, forward, f = self.parts.spec.consistency, self.parts.forward, self.factor
         anchor, plain, points = anchor
         if not spec.correct:
             return anchor
         start, image, lams = time.perf_counter(), store(self.shape), []
         device = self.parts.device
-        for plan in plan_bands(self.obs.data.shape[1], f, forward.reach(), spec.band):
+        for plan in plan_bands(self.obs.data.shape[1], f, self.reach, spec.band):
             rows = torch.from_numpy(read_rows(anchor, plan.lo, plan.hi - plan.lo))[None].to(device)
             part = torch.from_numpy(read_rows(plain, plan.lo, plan.hi - plan.lo))[None].to(device)
-            keep = torch.from_numpy(read_rows(points, plan.lo, plan.hi - plan.lo))[None].to(device) > 0.5
+            keep = None
+            if points is not None:
+                keep = torch.from_numpy(read_rows(points, plan.lo, plan.hi - plan.lo))[None].to(device) > 0.5
             ys = slice(plan.lo // f, plan.hi // f)
             count = self.mask[:, ys].clone()
             count[:, : plan.count_lo - plan.lo // f] = False
@@ -228,18 +256,16 @@ class Engine:
     def _measured(self, image: Raster, spread: Raster, samples: np.ndarray | None) -> Outcome:
         """The chi map of ``image`` and the reduced chi-squares: whole frame, restored regions, each region."""
         f = self.factor
-        chi = ChiMap(self.parts.forward, self.likelihood, self.y, self.mask)
+        chi = ChiMap(self.parts.forward, self.likelihood, self.y, self.mask, reach=self.reach)
         for top in range(0, self.shape[1], 64 * f):
             chi.add(top, torch.from_numpy(read_rows(image, top, 64 * f)))
         chi_map, chi2 = chi.result()
         sq = (chi_map**2).numpy()
         covered = np.zeros(sq.shape, bool)
         for reg in self.stats.regions:
-            t, left, hh, ww = reg["box"]
-            window = sq[reg["planes"], max(t, 0) : t + hh, max(left, 0) : left + ww]
-            reg["chi2"] = _mean_finite(window)
+            reg["chi2"] = _mean_finite(sq[_box(reg)])
             if reg["prior_used"]:
-                covered[reg["planes"], max(t, 0) : t + hh, max(left, 0) : left + ww] = True
+                covered[_box(reg)] = True
         if self.parts.spec.layout.kind == "objects":
             background = sq[~_object_cover(self.stats.regions, sq.shape)]
             self.stats.correction["chi2_background"] = _mean_finite(background)
@@ -286,8 +312,8 @@ class Engine:
         self.stats.regions = [{"kind": "object", "x": round(c.x, 2), "y": round(c.y, 2),
                                "size": c.size and round(c.size, 2), "score": round(c.score, 3)} for c in cutouts]
         jobs = sorted(self._cutout_jobs(cutouts), key=lambda j: j.top)
-        self.points = {j.region: self._point_fit(j) for j in jobs if layout.points and j.warp is None} if jobs else {}
-        self.points = {k: v for k, v in self.points.items() if v is not None}
+        fits = {j.region: self._point_fit(j) for j in jobs if layout.points and j.warp is None}
+        self.points = {region: fit for region, fit in fits.items() if fit is not None}
         pasters = self._accumulators(Paster, keep_samples, cosine_window(prior.resolution, layout.feather))
         for top, upto in self._in_row_order(jobs, pasters):
             (mean, coverage), (var, _), (model, _), *kept = (p.take(upto) for p in pasters)
@@ -316,14 +342,15 @@ class Engine:
         whenever rows ``[top, upto)`` are finished, no later job reaching them."""
         height = self.shape[1]
         for i, (job, samples, test) in enumerate(self._results(jobs)):
-            used, planes = test["prior_used"] or test.get("model") == "point", self.groups[job.group]
+            point, planes = test.get("model") == "point", self.groups[job.group]
+            used = test["prior_used"] or point
             mean = samples[test["use"]].mean(0)
             weight = test.get("weight")  # a point source is pasted over its aperture only
-            part = 2.0 if test.get("model") == "point" else float(used)  # 1: the prior's; 2: a fitted point's
+            part = 2.0 if point else float(used)  # 1: the prior's; 2: a fitted point's
             accumulators[2].add(job.where, torch.full_like(mean, part), planes, weight)
             if used:
                 var = samples[test["use"]].var(0, unbiased=False)
-                if test.get("model") == "point":
+                if point:
                     var = torch.full_like(var, float("nan"))  # a fitted point: no prior spread
                 for acc, value in zip(accumulators[:2] + accumulators[3:], (mean, var, samples)):
                     acc.add(job.where, value, planes, weight)
@@ -354,39 +381,38 @@ class Engine:
         parts, f, r = self.parts, self.factor, self.parts.prior.resolution
         region = self.stats.regions[job.region]
         cx, cy = region["x"] - job.box[1], region["y"] - job.box[0]  # observed pixels within the window
-        best = None
+        best: PointFit | None = None
         for step in (0.125, 0.125 / 8):  # the centre: a 1/8-pixel grid, then a 1/64-pixel grid around the best
             found = self._point_grid(job, (cx, cy), step)
             if found is None:
                 return None
-            if best is None or found[0] < best[0]:
+            if best is None or found.chi2 < best.chi2:
                 best = found
-            cx, cy = best[5]
-        chi2_sum, null, n, coef, (delta, template, centre_sharp), _, aperture = best
-        chi2 = chi2_sum / max(n - 4, 1)
-        explained = 1.0 - chi2_sum / max(null, 1e-30)
-        flux = float(coef[0])
-        test = prior_test(chi2, max(n - 4, 1), self.parts.spec.consistency.alpha, parts.config.chi2_range[1])
+            cx, cy = best.observed
+        dof = max(best.n - 4, 1)
+        explained = 1.0 - best.chi2 / max(best.null, 1e-30)
+        flux = float(best.coef[0])
+        test = prior_test(best.chi2 / dof, dof, self.parts.spec.consistency.alpha, parts.config.chi2_range[1])
         if flux <= 0 or not (test["prior_used"] or explained >= POINT_EXPLAINED):
             return None
         top, left = job.box[0] * f, job.box[1] * f
         with torch.no_grad():
-            own = F.interpolate(template[None].float(), scale_factor=f, mode="bicubic", align_corners=False)[0] / self.gain
-        image = self._plain_window(top, left, r)[self.groups[job.group]] - flux * own + flux * delta[0].cpu()
+            own = F.interpolate(best.template[None].float(), scale_factor=f, mode="bicubic",
+                                align_corners=False)[0] / self.gain
         # the plain window holds the local background already (the point model's level is not added twice)
+        image = self._plain_window(top, left, r)[self.groups[job.group]] - flux * own + flux * best.delta[0].cpu()
         sy, sx = torch.meshgrid(torch.arange(float(r)), torch.arange(float(r)), indexing="ij")
-        cxs, cys = centre_sharp
+        cxs, cys = best.sharp
         dist = ((sx - cxs) ** 2 + (sy - cys) ** 2).sqrt() / f  # observed pixels from the fitted centre
-        weight = (torch.sin(0.5 * math.pi * ((aperture - dist) / 1.0).clamp(0, 1)) ** 2).float()
+        weight = (torch.sin(0.5 * math.pi * (best.aperture - dist).clamp(0, 1)) ** 2).float()
         test = {**test, "prior_used": False, "model": "point", "flux": round(flux, 4), "weight": weight,
                 "explained": round(explained, 5),
                 "use": torch.ones(self.parts.config.restarts, dtype=torch.bool)}
         return image[None].expand(self.parts.config.restarts, -1, -1, -1).clone(), test
 
-    def _point_grid(self, job: Job, centre: tuple[float, float], step: float) -> tuple | None:
+    def _point_grid(self, job: Job, centre: tuple[float, float], step: float) -> PointFit | None:
         """The best point-source fit on a 9 x 9 grid of centres ``step`` observed pixels apart around
-        ``centre`` (window coordinates): ``(chi2 sum, null chi2 sum, n, coef, (delta, template, sharp
-        centre), observed centre, aperture)``; None when a centre leaves the window."""
+        ``centre`` (window coordinates); None when a centre leaves the window."""
         parts, f, r = self.parts, self.factor, self.parts.prior.resolution
         offsets = [step * k for k in range(-4, 5)]
         observed = [(centre[0] + dx, centre[1] + dy) for dy in offsets for dx in offsets]
@@ -418,9 +444,9 @@ class Engine:
                 design = torch.stack([t[valid], torch.ones_like(target)], -1)
                 coef = torch.linalg.lstsq(design * wv.sqrt()[:, None], target * wv.sqrt()).solution
                 chi2 = float((wv * (target - design @ coef) ** 2).sum())
-                if best is None or chi2 < best[0]:
-                    best = (chi2, null, int(valid.sum()), coef, (deltas[i : i + 1], templates[i][None], centres[i]),
-                            observed[i], aperture)
+                if best is None or chi2 < best.chi2:
+                    best = PointFit(chi2, null, int(valid.sum()), coef, deltas[i : i + 1], templates[i][None],
+                                    centres[i], observed[i], aperture)
         return best
 
     def _searched(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
@@ -543,9 +569,14 @@ def _mean_finite(values: np.ndarray) -> float | None:
     return float(finite.mean()) if finite.size else None
 
 
+def _box(region: dict[str, Any]) -> tuple:
+    """The index of a region's planes and observed-grid box (clipped at the frame's top and left)."""
+    t, left, hh, ww = region["box"]
+    return region["planes"], slice(max(t, 0), t + hh), slice(max(left, 0), left + ww)
+
+
 def _object_cover(regions: list[dict[str, Any]], shape: tuple[int, ...]) -> np.ndarray:
     cover = np.zeros(shape, bool)
     for reg in regions:
-        t, left, hh, ww = reg["box"]
-        cover[reg["planes"], max(t, 0) : t + hh, max(left, 0) : left + ww] = True
+        cover[_box(reg)] = True
     return cover

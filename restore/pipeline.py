@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .degradations import build_forward, build_likelihood, resolve_noise
+from .degradations import build_forward
 from .degradations.noise import Likelihood
 from .device import resolve_device
 from .domains import Observation, get_adapter
-from .engine import Engine, Outcome, Parts, Store
+from .engine import Engine, Outcome, Parts, Store, observation_likelihood
 from .errors import RestoreError
 from .priors.registry import load as load_prior
 from .rasters import FileRaster, scratch
@@ -74,8 +74,7 @@ class Pipeline:
 
     def likelihood(self, obs: Observation) -> Likelihood:
         """The recipe's likelihood for ``obs``, its ``from_header`` / ``estimate`` values resolved."""
-        values = resolve_noise(self.spec.noise, obs.noise, torch.from_numpy(obs.data), torch.from_numpy(obs.mask))
-        return build_likelihood(self.spec.noise, values).to(self.parts.device)
+        return observation_likelihood(self.spec, obs, self.parts.device)[1]
 
     def plain(self, source: str | Path | np.ndarray | Observation | None = None) -> np.ndarray:
         """The plain baseline of an observation: bicubic upsampling less the likelihood's background,

@@ -41,9 +41,9 @@ class LinearOperator(nn.Module):
     def flat_gain(self, size: int = 64) -> float:
         """The response to a flat image of ones, away from borders: ``f^2`` for sum binning, 1 for a mean."""
         n = max(size, 8 * self.scale())
-        p = next(iter(self.buffers()), torch.zeros(()))
+        p = self._probe()
         with torch.no_grad():
-            out = self(torch.ones(1, 1, n, n, dtype=p.dtype if p.is_floating_point() else torch.float32, device=p.device))
+            out = self(torch.ones(1, 1, n, n, dtype=p.dtype, device=p.device))
         return float(out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2])
 
     def reach(self, limit: int = 4096) -> int:
@@ -51,10 +51,10 @@ class LinearOperator(nn.Module):
         horizontal line is moved through the operator on a canvas large enough not to feel its edges;
         responses below a millionth of the peak (FFT rounding) do not count."""
         factor = self.scale()
-        p = next(iter(self.buffers()), torch.zeros(()))
+        device = self._probe().device
         size = 16 * factor
         while size <= limit:
-            x = torch.zeros(1, 1, size, size, device=p.device)
+            x = torch.zeros(1, 1, size, size, device=device)
             block = size // factor // 2
             x[..., block * factor, :] = 1.0
             with torch.no_grad():
@@ -64,6 +64,11 @@ class LinearOperator(nn.Module):
                 return (max(block - touched[0], touched[-1] - block) + 1) * factor
             size *= 2
         raise ValueError(f"the forward model reaches further than {limit} pixels")
+
+    def _probe(self) -> torch.Tensor:
+        """A tensor of the operator's float dtype and device (its first floating buffer; a float32 CPU scalar
+        for operators without one), for the probes above."""
+        return next((b for b in self.buffers() if b.is_floating_point()), torch.zeros(()))
 
     def __mul__(self, other: LinearOperator) -> Compose:
         return Compose([other, self])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from .base import OrderedPair, PositiveFloat, Spec
 
@@ -23,16 +23,19 @@ def _percentiles(value: tuple[float, float]) -> tuple[float, float]:
     return value
 
 
+Percentiles = Annotated[OrderedPair, AfterValidator(_percentiles)]
+"""``(low, high)`` percentiles, ``0 <= low < high <= 100``."""
+
+
 class _Range(Spec):
     """A linear ``[low, high] -> [-1, 1]`` scaling; unset bounds come from robust percentiles of the valid pixels."""
 
     low: float | None = Field(None, allow_inf_nan=False, description="data value mapped to -1 (default: percentile)")
     high: float | None = Field(None, allow_inf_nan=False, description="data value mapped to +1 (default: percentile)")
-    percentiles: OrderedPair = Field((0.5, 99.5), description="percentiles of the valid pixels for unset bounds")
+    percentiles: Percentiles = Field((0.5, 99.5), description="percentiles of the valid pixels for unset bounds")
 
     @model_validator(mode="after")
     def _check(self) -> _Range:
-        _percentiles(self.percentiles)
         if self.low is not None and self.high is not None and self.high <= self.low:
             raise ValueError("high must be > low")
         return self
@@ -72,12 +75,7 @@ class MicroscopyDomainSpec(Spec):
     """TIFF / OME-TIFF / ImageJ stacks (tifffile), percentile normalisation per plane, pixel size kept."""
 
     kind: Literal["microscopy"] = "microscopy"
-    percentiles: Annotated[OrderedPair, Field()] = (0.1, 99.9)
-
-    @model_validator(mode="after")
-    def _check(self) -> MicroscopyDomainSpec:
-        _percentiles(self.percentiles)
-        return self
+    percentiles: Percentiles = (0.1, 99.9)
 
 
 class SatelliteDomainSpec(_Range):
