@@ -27,6 +27,13 @@ class AugmentSpec(Spec):
     flip_y: bool = False
     rot90: bool = False
     translate: Annotated[float, Field(ge=0, lt=0.5)] = 0.125
+    cutout: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="DiffAugment cutout: side of a square set to 0 (mid-range), as a fraction of the image side"
+    )
+    gamma: Annotated[float, Field(ge=1)] = Field(
+        1.0, description="training images only: intensity curve x**g, g log-uniform in [1/gamma, gamma] "
+        "(covers the dynamic range of cameras other than the training ones); 1 = off"
+    )
 
 
 class TrainSpec(Spec):

@@ -3,8 +3,9 @@
 Images are read **through the domain adapter** and normalised exactly as restoration will
 normalise observations. Training is the StyleGAN2 recipe shrunk for a CPU: non-saturating
 logistic loss, lazy R1, EMA generator, differentiable augmentation (translation, flips, 90-degree
-rotations where the domain allows them), bf16 autocast. All randomness comes from one seeded
-generator whose state is checkpointed, so an interrupted run resumes exactly.
+rotations where the domain allows them, DiffAugment cutout), random intensity curves of the
+training images, bf16 autocast. All randomness comes from one seeded generator whose state is
+checkpointed, so an interrupted run resumes exactly.
 
 Example (a few iterations on generated images):
     >>> import tempfile, pathlib, numpy as np
@@ -107,7 +108,22 @@ def augment(x: torch.Tensor, spec: AugmentSpec, gen: torch.Generator) -> torch.T
         shift = int(spec.translate * h)
         dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=gen))
         x = F.pad(x, (shift, shift, shift, shift), mode="reflect")[..., shift + dy : shift + dy + h, shift + dx : shift + dx + w]
+    if spec.cutout > 0:  # DiffAugment (Zhao et al. 2020): one square per image set to the range's middle
+        side = max(1, int(spec.cutout * h + 0.5))
+        top = torch.randint(h - side + 1, (b, 1, 1), generator=gen)
+        left = torch.randint(w - side + 1, (b, 1, 1), generator=gen)
+        rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+        hole = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+        x = x * (~hole[:, None]).to(x.device, x.dtype)
     return x
+
+
+def intensity_curve(x: torch.Tensor, gamma: float, gen: torch.Generator) -> torch.Tensor:
+    """Training images only: each image's [-1, 1] values through ``u**g``, ``g`` log-uniform in ``[1/gamma, gamma]``."""
+    if gamma == 1:
+        return x
+    g = torch.exp((2 * torch.rand(x.shape[0], generator=gen) - 1) * math.log(gamma)).to(x.device)
+    return ((x + 1) / 2).clamp(0, 1).pow(g[:, None, None, None]) * 2 - 1
 
 
 def random_crops(images: torch.Tensor, idx: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
@@ -192,6 +208,7 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
     for it in bar:
         # discriminator step
         real = random_crops(images, torch.randint(len(images), (spec.batch,), generator=gen), spec.resolution, gen).to(device)
+        real = intensity_curve(real, spec.augment.gamma, gen)
         z = torch.randn(spec.batch, spec.generator.style_dim, generator=gen).to(device)
         with autocast:
             fake = g(z).detach()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from restore.cli import main
 from restore.errors import RestoreError
 from restore.priors import load_prior, read_card
 from restore.training import TrainSpec, load_train_spec, train
-from restore.training.train import split_holdout
+from restore.spec import AugmentSpec
+from restore.training.train import augment, intensity_curve, split_holdout
 
 
 @pytest.fixture
@@ -126,3 +128,24 @@ def test_training_configs_get_the_recipes_one_line_errors(tmp_path: Path) -> Non
         load_train_spec(config)
     config.write_text("name: x\ndata: imgs/\nout: x.safetensors\n")
     assert load_train_spec(config, ["batch=8"]).batch == 8  # --set works as for recipes
+
+
+def test_cutout_blanks_one_square_per_image_of_the_stated_side() -> None:
+    spec = AugmentSpec(flip_x=False, translate=0.0, cutout=0.25)
+    x = torch.ones(5, 2, 16, 16)
+    out = augment(x, spec, torch.Generator().manual_seed(0))
+    zeros = (out == 0).all(1)  # the same hole in every channel
+    assert zeros.flatten(1).sum(1).tolist() == [16] * 5  # a 4x4 square each
+    for hole in zeros:
+        rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
+        assert rows.max() - rows.min() == 3 and cols.max() - cols.min() == 3
+
+
+def test_intensity_curve_is_a_power_within_the_stated_range_and_keeps_the_ends() -> None:
+    u = torch.linspace(0, 1, 11).repeat(64, 1, 1, 1)
+    out = (intensity_curve(u * 2 - 1, 3.0, torch.Generator().manual_seed(0)) + 1) / 2
+    torch.testing.assert_close(out[..., 0], torch.zeros(64, 1, 1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[..., -1], torch.ones(64, 1, 1))
+    g = torch.log(out[..., 5]) / math.log(0.5)  # each image's exponent, read back at u = 0.5
+    assert g.min() >= 1 / 3 - 1e-4 and g.max() <= 3 + 1e-4 and g.max() / g.min() > 3  # spread over the range
+    torch.testing.assert_close(out[..., 2], 0.2 ** g)  # one power per image
