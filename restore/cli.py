@@ -27,9 +27,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     spec = _recipe(args)
     check_trusted(spec.prior, args.trust_code)
-    from .degradations import build_forward
+    from .pipeline import Pipeline
 
-    print(f"{args.recipe}: valid ({len(spec.forward)} forward operators, factor {build_forward(spec.forward).scale()})")
+    pipe = Pipeline(spec, progress=False, trust_code=args.trust_code)  # the adapter, forward model and prior load
+    print(f"{args.recipe}: valid ({len(spec.forward)} forward operators, factor {pipe.factor}, "
+          f"prior {pipe.parts.prior.name!r})")
     return 0
 
 
@@ -53,29 +55,40 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .batch import expand_inputs, plan, run_batch, summary
     from .pipeline import Pipeline
 
     spec = _recipe(args)
     set_threads(args.threads)
-    inputs = [Path(p) for p in args.inputs] or ([spec.input] if spec.input else [])
+    inputs = expand_inputs(args.inputs) if args.inputs else ([spec.input] if spec.input else [])
     if not inputs:
         raise RestoreError("no input given and the recipe has no 'input'", source=args.recipe)
-    for path in inputs:
-        if not path.is_file():
-            raise RestoreError("input not found", source=path)
     out_dir = Path(args.output) if args.output else spec.output.dir
     overwrite = args.overwrite or spec.output.overwrite
     pipe = Pipeline(spec, progress=not args.quiet, device=args.device, keep_samples=False,  # files hold no samples
                     trust_code=args.trust_code)
-    inconsistent = 0
-    for path in inputs:  # straight to files: memory holds a band of the output, not the frame
-        report, written = pipe.run_to(path, out_dir, overwrite=overwrite, figures=spec.output.figures)
-        status = "consistent" if report["consistent"] else "NOT data-consistent"
-        used = f"prior used in {report['prior_used']} of {len(report['regions'])} regions"
-        print(f"{path} -> {written[0]} (reduced chi-square {report['chi2']:.3f}, {status}; {used})")
-        inconsistent += not report["consistent"]
-    print("warning: detail below the observation's resolution was invented by the prior where it was used; "
-          "see the spread maps and the reports", file=sys.stderr)
+    plan(pipe, inputs, out_dir, spec.output.figures)  # clashing output names: refused before anything runs
+
+    def show(outcome) -> None:
+        if outcome.status == "failed":
+            print(f"error: {outcome.reason}", file=sys.stderr)
+        elif outcome.status == "skipped":
+            print(f"{outcome.source}: skipped, {outcome.reason}")
+        else:
+            report = outcome.report
+            status = "consistent" if report["consistent"] else "NOT data-consistent"
+            used = f"prior used in {report['prior_used']} of {len(report['regions'])} regions"
+            print(f"{outcome.source} -> {outcome.written[0]} (reduced chi-square {report['chi2']:.3f}, {status}; {used})")
+
+    outcomes = run_batch(pipe, inputs, out_dir, overwrite, spec.output.figures, on_outcome=show)
+    if len(outcomes) > 1:
+        print(summary(outcomes))
+    if any(o.status == "done" for o in outcomes):
+        print("warning: detail below the observation's resolution was invented by the prior where it was used; "
+              "see the spread maps and the reports", file=sys.stderr)
+    inconsistent = sum(o.status == "done" and not o.report["consistent"] for o in outcomes)
+    if any(o.status == "failed" for o in outcomes):
+        return 1
     if args.strict and inconsistent:
         print(f"error: {inconsistent} of {len(inputs)} outputs are not data-consistent (--strict)", file=sys.stderr)
         return 1
@@ -83,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_priors(args: argparse.Namespace) -> int:
-    from .priors import builtin_names, convert_rosinality, read_card
+    from .priors import builtin_names, convert_rosinality, load_prior, read_card
     from .priors.registry import builtin_path
 
     if args.action == "list":
@@ -96,7 +109,9 @@ def cmd_priors(args: argparse.Namespace) -> int:
         parser_error(f"priors {args.action} needs a NAME (a builtin prior, a .safetensors file or a checkpoint)")
     if args.action == "info":
         path = Path(args.name) if Path(args.name).suffix else builtin_path(args.name)
-        print(read_card(path).model_dump_json(indent=2))
+        card = read_card(path)
+        load_prior(path)  # the card is checked against its tensors
+        print(card.model_dump_json(indent=2))
         return 0
     if not args.output:
         parser_error("priors convert needs -o NAME.safetensors")
@@ -132,8 +147,15 @@ def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line (exit 2), pointing at ``--help``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        parser_error(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="restore", description=DESCRIPTION)
+    parser = Parser(prog="restore", description=DESCRIPTION)
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"restore {__version__}")
@@ -154,9 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("run", help="restore images with a recipe")
+    p = sub.add_parser("run", help="restore images with a recipe (files, folders or patterns)",
+                       description="restore observations with a recipe; a failing input is reported and the rest go "
+                                   "on, inputs whose outputs all exist are skipped (so rerunning a killed batch "
+                                   "resumes it), and a summary ends a run of several; exit 1 if any failed")
     _add_recipe_args(p)
-    p.add_argument("inputs", nargs="*", help="observations (default: the recipe's input)")
+    p.add_argument("inputs", nargs="*", help="observations: files, folders (their image files) or quoted patterns "
+                                              "such as 'night1/*.fits' (default: the recipe's input)")
     p.add_argument("-o", "--output", help="output folder (default: output.dir, ./restored of the working directory)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -37,7 +37,7 @@ from .correction import correct, plan_bands
 from .degradations import LinearOperator, Warp, build_likelihood, resolve_noise
 from .degradations.noise import Likelihood
 from .domains import DomainAdapter, Normalisation, Observation
-from .errors import RestoreError
+from .errors import RestoreError, about
 from .geometry import Framing, is_whole_pixel_shift, placed_corners, placement, region, shifted
 from .priors.base import Prior
 from .rasters import Raster, read_rows, write_rows
@@ -147,7 +147,8 @@ about the local level) in the PSF's core, or passes the chi-square test."""
 def observation_likelihood(spec: PipelineSpec, obs: Observation,
                            device: torch.device | str = "cpu") -> tuple[dict[str, float], Likelihood]:
     """The recipe's noise values for ``obs`` (``from_header`` / ``estimate`` resolved) and its likelihood."""
-    values = resolve_noise(spec.noise, obs.noise, torch.from_numpy(obs.data), torch.from_numpy(obs.mask))
+    with about(obs.source):
+        values = resolve_noise(spec.noise, obs.noise, torch.from_numpy(obs.data), torch.from_numpy(obs.mask))
     return values, build_likelihood(spec.noise, values).to(device)
 
 

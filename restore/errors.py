@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,3 +21,23 @@ class RestoreError(Exception):
         self.where = where
         parts = [p for p in (self.source, self.where, self.message) if p]
         super().__init__(": ".join(parts))
+
+
+@contextmanager
+def about(source: str | Path) -> Iterator[None]:
+    """Name ``source`` in the :class:`RestoreError` raised inside, when it names no file.
+
+    Example:
+        >>> try:
+        ...     with about("a.fits"):
+        ...         raise RestoreError("noise.gain must be > 0")
+        ... except RestoreError as err:
+        ...     str(err)
+        'a.fits: noise.gain must be > 0'
+    """
+    try:
+        yield
+    except RestoreError as err:
+        if err.source is not None:
+            raise
+        raise RestoreError(err.message, source=source, where=err.where) from None

@@ -14,11 +14,13 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,19 @@ TIFF_SUFFIXES = {".tif", ".tiff"}
 FITS_SUFFIXES = {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz"}
 
 
+MAX_VALUES = 1 << 28
+"""The largest image read, in values (planes x rows x columns: 1 GiB as float32); a file declaring
+more is refused from its header, before anything is allocated."""
+
+MAX_OUTPUT_VALUES = 1 << 32
+"""The largest result written, in values (16 GiB as float32 scratch files); refused before the search."""
+
+SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"GIF8", "GIF"),
+              (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"II+\x00", "TIFF"), (b"MM\x00+", "TIFF"),
+              (b"SIMPLE  =", "FITS"), (b"\x1f\x8b", "gzip"))
+CONTENTS = {"pil": {"PNG", "JPEG", "BMP", "WebP"}, "tiff": {"TIFF"}, "fits": {"FITS", "gzip"}}
+
+
 def file_kind(path: str | Path) -> str:
     """``"pil"``, ``"tiff"`` or ``"fits"`` from a file name; raises :class:`RestoreError` otherwise."""
     name = Path(path).name.lower()
@@ -39,6 +54,38 @@ def file_kind(path: str | Path) -> str:
         if any(name.endswith(s) for s in suffixes):
             return kind
     raise RestoreError("unsupported file type (expected PNG/JPEG/WebP, TIFF or FITS)", source=path)
+
+
+def sniff(path: str | Path) -> str | None:
+    """The format a file's first bytes announce (``"PNG"``, ``"TIFF"``, ``"FITS"``, ...), None if unknown."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in SIGNATURES if head.startswith(magic)), None)
+
+
+def check_content(path: str | Path, kind: str) -> None:
+    """A one-line error when a file is empty, or its bytes are of another format than its name says."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise RestoreError("cannot read image (the file is empty)", source=path)
+    content = sniff(path)
+    if content is not None and content not in CONTENTS[kind]:
+        raise RestoreError(f"is a {content} file named {''.join(path.suffixes[-1:])}: rename it", source=path)
+
+
+def check_array(shape: tuple[int, ...], dtype: Any, source: str | Path) -> None:
+    """Refuse, before allocation, an image of more than :data:`MAX_VALUES` values or of a dtype that
+    holds no intensities (complex, boolean)."""
+    values = int(np.prod(shape, dtype=np.float64))
+    if values > MAX_VALUES:
+        raise RestoreError(f"too large: declares {' x '.join(map(str, shape))} = {values:,} values "
+                           f"(limit {MAX_VALUES:,}); cut it into pieces first", source=source)
+    kind = np.dtype(dtype).kind
+    if kind in "cb":
+        what = "complex" if kind == "c" else "boolean (a mask?)"
+        raise RestoreError(f"holds {what} data ({np.dtype(dtype)}), not intensities", source=source)
 
 
 SCALING_KEYS = ("BSCALE", "BZERO", "BLANK")
@@ -75,17 +122,26 @@ def description(text: dict[str, str]) -> str | None:
 def as_chw(array: Any, source: str | Path = "array", dtype: Any = np.float32) -> np.ndarray:
     """An ``(H, W)`` or ``(C, H, W)`` array as ``(C, H, W)`` of ``dtype``; anything else is a one-line error."""
     data = np.asarray(array, dtype=dtype)
-    if data.ndim == 2:
-        data = data[None]
-    if data.ndim != 3:
-        raise RestoreError(f"an image array must be (H, W) or (C, H, W), got shape {data.shape}", source=source)
-    return data
+    check_dims(data.shape, source)
+    return data[None] if data.ndim == 2 else data
+
+
+def check_dims(shape: tuple[int, ...], source: str | Path = "array") -> None:
+    """A one-line error unless ``shape`` is that of an image, ``(H, W)`` or ``(C, H, W)``."""
+    if len(shape) not in (2, 3):
+        raise RestoreError(f"an image must have 2 or 3 dimensions, (H, W) or (C, H, W), got shape {tuple(shape)}",
+                           source=source)
 
 
 def _read_pil(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     from PIL import Image
 
-    with Image.open(path) as img:
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as err:
+        raise RestoreError(f"too large ({err})", source=path) from None
+    with img:
+        check_array((len(img.getbands()), img.height, img.width), np.uint8, path)
         mode = img.mode
         if mode == "P":
             img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -99,11 +155,25 @@ def _read_pil(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     return arr, {"format": "pil", "dtype": str(dtype), "mode": mode, "noise": noise}
 
 
+@contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """tifffile logs its notes on odd files to stderr; restore reports problems in one line of its own."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
-        arr = tif.asarray()
+    with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        check_array(series.shape, series.dtype, path)
+        arr = series.asarray()
         noise = text_noise(tif.pages.first.description)
     dtype = arr.dtype
     if arr.ndim == 2:
@@ -122,25 +192,72 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 def _read_fits(path: Path, hdu: int | None) -> tuple[np.ndarray, dict[str, Any]]:
     from astropy.io import fits
 
-    with fits.open(path, memmap=False) as hdul:
+    with warnings.catch_warnings(record=True) as caught, fits.open(path, memmap=False) as hdul:
+        warnings.simplefilter("always")  # astropy's notes on non-standard cards are not for the user
         if hdu is None:
-            candidates = [i for i, h in enumerate(hdul) if h.data is not None and h.is_image and h.data.ndim >= 2]
+            candidates = [i for i, h in enumerate(hdul) if h.is_image and len(h.shape) >= 2]
             if not candidates:
                 raise RestoreError("no image HDU with 2-D data", source=path)
             hdu = candidates[0]
-        elif not 0 <= hdu < len(hdul) or hdul[hdu].data is None:
-            raise RestoreError(f"HDU {hdu} holds no image data", source=path)
-        header = hdul[hdu].header.copy()
-        arr = np.array(hdul[hdu].data, dtype=np.float32)
+        elif not 0 <= hdu < len(hdul) or not hdul[hdu].is_image or len(hdul[hdu].shape) < 2:
+            raise RestoreError(f"HDU {hdu} holds no image data ({len(hdul)} HDUs)", source=path)
+        image = hdul[hdu]
+        check_dims(image.shape, path)
+        check_array(image.shape, np.float32, path)
+        header = checked_header(image.header, path)
+        truncated = [w for w in caught if "truncated" in str(w.message)]
+        if truncated:
+            raise RestoreError(f"cannot read image ({' '.join(str(truncated[0].message).split())})", source=path)
+        arr = np.array(image.data, dtype=np.float32)
+    if any(k in header for k in ("BSCALE", "BZERO")) and np.isinf(arr).any():
+        raise RestoreError(f"BSCALE = {header.get('BSCALE', 1)}, BZERO = {header.get('BZERO', 0)} scale the stored "
+                           "integers beyond float32's range", source=path)
     return as_chw(arr, path), {"format": "fits", "header": header, "hdu": hdu}
+
+
+def checked_header(header: Any, source: str | Path) -> Any:
+    """A copy of a FITS header in which every number restore reads (:data:`NUMERIC_KEYWORDS`: scaling, WCS,
+    noise) is a finite number; anything else (``CRPIX1 = NaN``, an unparsable card) is a one-line error."""
+    header = header.copy()
+    for card in header.cards:
+        key = card.keyword
+        if not NUMERIC_KEYWORDS.fullmatch(key):
+            continue
+        try:
+            value = card.value
+        except Exception:  # astropy's VerifyError: the card cannot be parsed at all
+            value = card.image.partition("=")[2].strip()
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise RestoreError(f"header card {key} = {str(value).strip()!r} is not a finite number", source=source)
+    return header
+
+
+NOISE_KEYWORDS = {
+    "gain": ("GAIN", "EGAIN", "CCDGAIN"),
+    "read_noise": ("RDNOISE", "READNOIS", "RON", "READNOISE"),
+    "sky": ("SKY", "BACKGND", "SKYLEVEL"),
+    "sigma": ("SIGMA", "SKYSIG", "NOISESIG"),
+    "offset": ("PEDESTAL", "BIASLEV", "BIASLVL"),
+    "saturation": ("SATURATE", "SATLEVEL"),
+}
+"""FITS keywords for each noise parameter, first match wins (``restore.domains.fits.noise_cards`` writes the
+first of each)."""
+
+NUMERIC_KEYWORDS = re.compile("|".join([r"NAXIS\d*", *SCALING_KEYS, r"(CRPIX|CRVAL|CDELT)\d", r"(CD|PC)\d_\d",
+                                         r"(A|B|AP|BP)_(\d+_\d+|ORDER)", r"PV\d_\d+", "WCSAXES",
+                                         *(k for keys in NOISE_KEYWORDS.values() for k in keys)]))
+"""Header keywords whose numbers restore reads from FITS files (scaling, WCS, noise)."""
 
 
 def read_array(path: str | Path, hdu: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Read an image file into a float32 ``(C, H, W)`` array and its metadata."""
     path = Path(path)
+    if path.is_dir():
+        raise RestoreError("is a folder, not an image file", source=path)
     if not path.is_file():
         raise RestoreError("file not found", source=path)
     kind = file_kind(path)
+    check_content(path, kind)
     try:
         if kind == "pil":
             return _read_pil(path)
@@ -157,9 +274,14 @@ def read_tiff(path: Path, parse: Callable[[Any], Any]) -> Any:
     """``parse(tifffile.TiffFile)`` on an open TIFF; a corrupt file becomes a one-line :class:`RestoreError`."""
     import tifffile
 
+    check_content(path, "tiff")
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            check_array(series.shape, series.dtype, path)
             return parse(tif)
+    except RestoreError:
+        raise
     except Exception as err:
         raise RestoreError(f"cannot read TIFF ({type(err).__name__}: {err})", source=path) from None
 

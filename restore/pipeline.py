@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import platform
 import warnings
 from pathlib import Path
@@ -19,12 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .degradations import build_forward
+from .degradations import LinearOperator, build_forward
 from .degradations.noise import Likelihood
 from .device import resolve_device
-from .domains import Observation, get_adapter
+from .domains import Observation, check_observation, get_adapter
 from .engine import Engine, Outcome, Parts, Store, observation_likelihood
+from .claim import Claim
 from .errors import RestoreError
+from .imageio import MAX_OUTPUT_VALUES
 from .priors.registry import load as load_prior
 from .rasters import FileRaster, scratch
 from .restoration import Restoration, output_paths
@@ -68,9 +71,9 @@ class Pipeline:
             if self.spec.input is None:
                 raise RestoreError("no input given and the recipe has no 'input'")
             source = self.spec.input
-        if isinstance(source, np.ndarray):
-            return Observation.from_array(source)
-        return self.parts.adapter.read(source)
+        obs = Observation.from_array(source) if isinstance(source, np.ndarray) else self.parts.adapter.read(source)
+        check_input(obs, self.parts.forward)
+        return obs
 
     def likelihood(self, obs: Observation) -> Likelihood:
         """The recipe's likelihood for ``obs``, its ``from_header`` / ``estimate`` values resolved."""
@@ -103,26 +106,31 @@ class Pipeline:
         The restoration and its spread go to float32 scratch files beside the outputs as rows are
         finished, and from there, band by band, into the outputs (TIFF and FITS; PNG/JPEG are written
         whole): memory holds the observation and a band of output rows, not the output frame. No
-        per-restart images are kept. Existing outputs are an error before anything runs, unless ``overwrite``.
+        per-restart images are kept. Existing outputs are an error before anything runs, unless ``overwrite``;
+        the outputs are claimed (:class:`~restore.claim.Claim`) while they are written, so a second run on
+        them fails at once and a run killed on the way leaves nothing the next one does not clean up.
         Returns the report (as written to ``<stem>.report.json``) and the files written.
         """
         obs = self.read(source)
         suffix, overwrite, figures = options.get("suffix"), options.get("overwrite", False), options.get("figures", True)
-        output_paths(obs.source, self.parts.adapter, directory, stem, suffix, figures, overwrite)
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        rasters: list[FileRaster] = []
+        engine = Engine(self.parts, obs)  # noise and layout resolved: their errors come before any file
+        created = not Path(directory).exists()
+        directory = output_folder(directory)
+        paths = output_paths(obs.source, self.parts.adapter, directory, stem, suffix, figures, overwrite=True)
+        first = paths["restored"].name
 
         def store(shape: tuple[int, ...]) -> FileRaster:
-            rasters.append(scratch(directory, shape))  # type: ignore[arg-type]
-            return rasters[-1]
+            return scratch(directory, shape, prefix=f".{first}.")  # type: ignore[arg-type]
 
         try:
-            res = self._finish(obs, Engine(self.parts, obs).restore(store))
-            return res.report(), res.save(directory, stem, suffix, overwrite, figures)
-        finally:
-            for raster in rasters:
-                raster.path.unlink(missing_ok=True)
+            with Claim(directory, first.split(".")[0], list(paths.values())):
+                output_paths(obs.source, self.parts.adapter, directory, stem, suffix, figures, overwrite)
+                res = self._finish(obs, engine.restore(store))
+                return res.report(), res.save(directory, stem, suffix, overwrite, figures)
+        except BaseException:
+            if created and not any(directory.iterdir()):
+                directory.rmdir()  # nothing left behind, not even the folder
+            raise
 
     def _finish(self, obs: Observation, out: Outcome) -> Restoration:
         """The restoration with its fit quality and provenance: consistent when the whole frame's reduced
@@ -151,8 +159,40 @@ class Pipeline:
                            flux_convention=methods[-1] if methods else "none", meta=obs.meta, source=obs.source)
 
 
+def output_folder(directory: str | Path) -> Path:
+    """The output folder, created if need be; a one-line error when it cannot be (a file in the way,
+    no permission) or is not writable."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RestoreError("the output path exists and is not a folder", source=directory) from None
+    except NotADirectoryError:
+        blocker = next((p for p in directory.parents if p.exists()), directory)
+        raise RestoreError(f"cannot create the output folder: {blocker} is not a folder", source=directory) from None
+    except OSError as err:
+        raise RestoreError(f"cannot create the output folder ({err.strerror})", source=directory) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RestoreError("the output folder is not writable", source=directory)
+    return directory
+
+
+def check_input(obs: Observation, forward: LinearOperator, sharp: bool = False) -> None:
+    """Before any search: the observation (``sharp``: the sharp image ``restore simulate`` degrades) is
+    large enough for the forward model, has a valid pixel in every plane, and the result stays within
+    :data:`~restore.imageio.MAX_OUTPUT_VALUES`."""
+    factor = forward.scale()
+    minimum = max(4, 2 * forward.reach() // factor + 1)
+    check_observation(obs, minimum * factor if sharp else minimum)
+    c, h, w = obs.data.shape
+    values = c * h * w * (1 if sharp else factor**2)
+    if values > MAX_OUTPUT_VALUES:
+        raise RestoreError(f"too large: the result would hold {values:,} values at {factor}x (limit "
+                           f"{MAX_OUTPUT_VALUES:,}); cut the input into pieces first", source=obs.source)
+
+
 def _in_memory(shape: tuple[int, ...]) -> np.ndarray:
     return np.empty(shape, np.float32)
 
 
-__all__ = ["Pipeline", "Restoration", "Store"]
+__all__ = ["Pipeline", "Restoration", "Store", "check_input"]

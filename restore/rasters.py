@@ -133,9 +133,10 @@ def materialise(source: Raster) -> np.ndarray:
     return read_rows(source, 0, source.shape[-2])
 
 
-def scratch(directory: str | Path, shape: tuple[int, int, int]) -> FileRaster:
-    """A zero-filled float32 raster in a new file in ``directory`` (sparse where the file system allows)."""
-    fd, name = tempfile.mkstemp(prefix=".restore-scratch.", suffix=".f32", dir=directory)
+def scratch(directory: str | Path, shape: tuple[int, int, int], prefix: str = ".restore-scratch.") -> FileRaster:
+    """A zero-filled float32 raster in a new file in ``directory`` (sparse where the file system allows),
+    named ``<prefix>XXXX.scratch.f32``."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".scratch.f32", dir=directory)
     os.close(fd)
     os.truncate(name, int(np.prod(shape)) * 4)
     return FileRaster(name, 0, shape, np.float32)

@@ -21,7 +21,8 @@ from .degradations import build_forward, build_likelihood, resolve_noise
 from .domains import get_adapter
 from .domains.fits import noise_cards
 from .errors import RestoreError
-from .imageio import as_chw
+from .imageio import as_chw, file_kind
+from .pipeline import check_input
 from .spec import PipelineSpec, load_recipe
 
 
@@ -64,8 +65,12 @@ def simulate_file(
     grid and the noise values used (FITS: GAIN, RDNOISE, SKY, SIGMA, PEDESTAL cards; other formats: text
     ``restore-noise-*``), so that a ``from_header`` recipe reads them back."""
     input_path, output_path = Path(input_path), Path(output_path)
+    file_kind(output_path)
+    if output_path.exists() and not overwrite:
+        raise RestoreError("output exists (use --overwrite)", source=output_path)
     adapter = get_adapter(spec.domain)
     obs = adapter.read(input_path)
+    check_input(obs, build_forward(spec.forward), sharp=True)
     try:
         values = resolve_noise(spec.noise, obs.noise)
         observed = simulate(spec, obs.data, seed, obs.noise, source=str(input_path))

@@ -14,13 +14,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "restore"
 LAYERS = [
     ["errors", "version"],
     ["spec"],
-    ["rasters", "imageio", "device"],
+    ["rasters", "imageio", "device", "claim"],
     ["degradations", "priors", "geometry", "tiling"],
     ["chimap", "search", "restoration", "correction"],
     ["domains"],
     ["engine"],
     ["pipeline"],
-    ["simulate", "training", "cli", "__init__", "__main__"],
+    ["simulate", "training", "batch", "cli", "__init__", "__main__"],
 ]
 """Bottom to top; a unit is a top-level module or sub-package of ``restore``."""
 

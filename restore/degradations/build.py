@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ..errors import RestoreError
+from ..imageio import NOISE_KEYWORDS
 from ..spec import (
     AiryPsfSpec,
     DownsampleOpSpec,
@@ -120,7 +121,9 @@ def resolve_noise(spec: NoiseSpec, header: Mapping[str, float] | None = None, da
         value = getattr(spec, name)
         if value == "from_header":
             if name not in header:
-                raise RestoreError(f"noise.{name} is 'from_header' but the input gives no {name}")
+                keys = ", ".join(NOISE_KEYWORDS.get(name, ()))
+                raise RestoreError(f"noise.{name} is 'from_header' but the input states no {name} (FITS: {keys}; "
+                                   f"other formats: restore-noise-{name}= in their text)")
             values[name] = _checked(name, header[name], "from the header")
         elif value == "estimate":
             if data is None:

@@ -41,7 +41,7 @@ from ..geometry import Cutout
 from ..imageio import atomic_write, clean_header, file_kind, read_array, write_fits
 from ..spec import AstronomyDomainSpec, ObjectsLayoutSpec
 from .base import DomainAdapter, Observation
-from .fits import header_noise, rescale_wcs
+from .fits import check_wcs, header_noise, rescale_wcs
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..restoration import Restoration
@@ -107,6 +107,7 @@ class AstronomyAdapter(DomainAdapter):
             return Observation(data=flux, mask=np.isfinite(flux), meta=meta, source=str(path))
         data, meta = read_array(path, hdu=self.spec.hdu)  # type: ignore[attr-defined]
         header = meta["header"]
+        check_wcs(header, str(path))
         mask = np.isfinite(data)
         if "BLANK" in header and "BSCALE" not in header and "BZERO" not in header:
             mask &= data != float(header["BLANK"])

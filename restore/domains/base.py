@@ -33,7 +33,7 @@ from ..errors import RestoreError
 from ..imageio import as_chw, read_array, write_array
 from ..rasters import Raster
 from ..spec import ImageDomainSpec, ObjectsLayoutSpec, Spec
-from .fits import header_noise, rescale_wcs
+from .fits import check_wcs, header_noise, rescale_wcs
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..geometry import Cutout
@@ -56,6 +56,22 @@ class Observation:
     def from_array(cls, array: np.ndarray, source: str = "array") -> Observation:
         data = as_chw(array, source).copy()
         return cls(data=data, mask=np.isfinite(data), source=source)
+
+
+def check_observation(obs: Observation, minimum: int = 1) -> None:
+    """A one-line error for an observation nothing can be fitted to: fewer than ``minimum`` rows or columns,
+    or a plane without one valid pixel (all NaN, infinite, BLANK, saturated, nodata or transparent)."""
+    c, h, w = obs.data.shape
+    if min(h, w) < minimum:
+        raise RestoreError(f"too small: {h} x {w} pixels; the recipe's forward model needs at least "
+                           f"{minimum} x {minimum}", source=obs.source)
+    valid = np.broadcast_to(obs.mask, obs.data.shape).reshape(c, -1).any(1)
+    why = "all NaN, infinite, BLANK, saturated, nodata or transparent"
+    if not valid.any():
+        raise RestoreError(f"no valid pixel ({why})", source=obs.source)
+    if not valid.all():
+        plane = int(np.argmin(valid)) + 1
+        raise RestoreError(f"plane {plane} has no valid pixel ({why}; {c} planes)", source=obs.source)
 
 
 class Normalisation(Protocol):
@@ -140,6 +156,7 @@ class DomainAdapter:
 
     def read(self, path: str | Path) -> Observation:
         data, meta = read_array(path)
+        check_wcs(meta.get("header"), str(path))
         noise = {**meta.get("noise", {}), **header_noise(meta)}
         obs = Observation(data=data, mask=np.isfinite(data), noise=noise, meta=meta, source=str(path))
         if "saturation" in obs.noise:

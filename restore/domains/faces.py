@@ -13,9 +13,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import RestoreError
+from ..imageio import file_kind
 from ..geometry import Cutout
 from ..spec import FacesDomainSpec, ObjectsLayoutSpec
 from .base import DomainAdapter, LinearScale, Observation
+
+
+DETECT_PIXELS = 4096 * 4096
+"""Largest image the face detector searches: larger photos are detected at a reduced size."""
 
 
 def haar_cascade() -> Path | None:
@@ -39,7 +44,13 @@ class FacesAdapter(DomainAdapter):
         return LinearScale(0.0, 255.0)
 
     def read(self, path: str | Path) -> Observation:
+        if file_kind(path) != "pil":
+            raise RestoreError("the faces domain reads photographs (PNG/JPEG/WebP); use domain: {kind: image} "
+                               "for other files", source=path)
         obs = super().read(path)
+        if obs.meta.get("dtype") != "uint8":
+            raise RestoreError(f"is a {np.dtype(obs.meta.get('dtype')).itemsize * 8}-bit image; the faces domain "
+                               "takes 8-bit photographs (convert it, or use domain: {kind: image})", source=path)
         if obs.data.shape[0] == 1:
             obs.data = np.repeat(obs.data, 3, axis=0)
             obs.mask = np.repeat(obs.mask, 3, axis=0)
@@ -50,7 +61,8 @@ class FacesAdapter(DomainAdapter):
 
     def detect(self, obs: Observation, factor: int, tile: int, layout: ObjectsLayoutSpec) -> list[Cutout]:
         """Faces in an ordinary photo: OpenCV's frontal-face Haar cascade (``opencv-python-headless<5``,
-        offline) on the photo upsampled ``factor`` times, so that faces are at the prior's scale.
+        offline) on the photo upsampled ``factor`` times, so that faces are at the prior's scale (at most
+        :data:`DETECT_PIXELS`: larger photos are searched at a reduced scale, for faces that large).
         Boxes are in the cascade's own convention, which the prior card's ``framing`` was measured in;
         where OpenCV's eye cascade finds both eyes, their line gives the in-plane rotation to undo."""
         cascade_file = haar_cascade()
@@ -61,15 +73,22 @@ class FacesAdapter(DomainAdapter):
 
         grey = np.nan_to_num(obs.data[:3].mean(axis=0)).clip(0, 255).astype(np.uint8)
         h, w = grey.shape
-        big = cv2.resize(grey, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
-        pad = big.shape[0] // 4 + big.shape[1] // 4
+        zoom = min(float(factor), (DETECT_PIXELS / (h * w)) ** 0.5)  # large photos: detected at a capped size
+        big = cv2.resize(grey, (round(w * zoom), round(h * zoom)), interpolation=cv2.INTER_CUBIC if zoom > 1
+                         else cv2.INTER_AREA)
+        zoom = big.shape[1] / w
+        smallest = max(8, round(tile * zoom / 2))
+        if min(big.shape) < smallest:
+            return []  # no face of the prior's scale fits
+        pad = min(big.shape) // 2  # a face may fill the photo or be cut by its edge
         big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         cascade = cv2.CascadeClassifier(str(cascade_file))
         boxes, _, weights = cascade.detectMultiScale3(big, scaleFactor=1.1, minNeighbors=5,
-                                                      minSize=(tile * factor // 2,) * 2, outputRejectLevels=True)
+                                                      minSize=(smallest,) * 2,
+                                                      outputRejectLevels=True)
         eyes = cv2.CascadeClassifier(str(cascade_file.parent / "haarcascade_eye.xml"))
-        found = [Cutout(x=float((bx - pad + bw / 2) / factor - 0.5), y=float((by - pad + bh / 2) / factor - 0.5),
-                        size=float(bw / factor), score=float(s), angle=eye_angle(big, (bx, by, bw, bh), eyes))
+        found = [Cutout(x=float((bx - pad + bw / 2) / zoom - 0.5), y=float((by - pad + bh / 2) / zoom - 0.5),
+                        size=float(bw / zoom), score=float(s), angle=eye_angle(big, (bx, by, bw, bh), eyes))
                  for (bx, by, bw, bh), s in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(weights))]
         return sorted(found, key=lambda c: -c.score)[: layout.max_objects]
 

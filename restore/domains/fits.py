@@ -11,15 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-NOISE_KEYWORDS = {
-    "gain": ("GAIN", "EGAIN", "CCDGAIN"),
-    "read_noise": ("RDNOISE", "READNOIS", "RON", "READNOISE"),
-    "sky": ("SKY", "BACKGND", "SKYLEVEL"),
-    "sigma": ("SIGMA", "SKYSIG", "NOISESIG"),
-    "offset": ("PEDESTAL", "BIASLEV", "BIASLVL"),
-    "saturation": ("SATURATE", "SATLEVEL"),
-}
-"""FITS keywords for each noise parameter, first match wins; :func:`noise_cards` writes the first of each."""
+from ..errors import RestoreError
+from ..imageio import NOISE_KEYWORDS
+
 
 COMMENTS = {"gain": "e-/ADU", "read_noise": "e-", "sky": "ADU, photon background", "sigma": "ADU, noise std",
             "offset": "ADU, noise-free pedestal"}
@@ -42,6 +36,26 @@ def header_noise(meta: dict[str, Any]) -> dict[str, float]:
                 found[name] = float(header[key])
                 break
     return found
+
+
+def check_wcs(header: Any, source: str) -> None:
+    """A one-line error for a celestial WCS that maps pixels nowhere: a singular or non-finite
+    pixel-to-world matrix (``CDELT = 0``, a zero ``CD``)."""
+    if header is None or not any(f"CTYPE{i}" in header for i in (1, 2)):
+        return
+    import warnings
+
+    import numpy as np
+    from astropy.wcs import WCS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            matrix = WCS(header, naxis=2).pixel_scale_matrix
+        except Exception as err:  # astropy's InvalidTransformError and friends
+            raise RestoreError(f"invalid WCS ({' '.join(str(err).split())[:120]})", source=source) from None
+    if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) == 0:
+        raise RestoreError("invalid WCS: the pixel-to-world matrix is singular (a CDELT or CD of zero)", source=source)
 
 
 def rescale_wcs(header: Any, scale: float) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import RestoreError
 from ..imageio import atomic_write, description, file_kind, read_tiff, text_noise, write_tiff
 from ..rasters import Raster
 from ..spec import SatelliteDomainSpec
@@ -64,7 +65,11 @@ def rescale_geotags(tags: dict[int, Any], factor: float) -> dict[int, Any]:
 
 def _parse_scene(tif: Any) -> tuple[np.ndarray, dict[int, Any], bool, dict[str, float]]:
     """Pixels, raw GeoTIFF tags, whether bands are stored as separate planes, and noise stated in text."""
-    page = tif.pages.first
+    page, series = tif.pages.first, tif.series[0]
+    if len(series.pages) > 1 or series.ndim > 3:
+        raise RestoreError(f"holds a stack of {len(series.pages)} pages (shape {series.shape}); the satellite domain "
+                           "reads one scene per file: split the stack, or use the microscopy domain for stacks",
+                           source=tif.filehandle.path)
     data = page.asarray()
     tags = {code: page.tags[code].value for code in GEO_TAGS if code in page.tags}
     planar = page.planarconfig == 2 and data.ndim == 3

@@ -45,6 +45,29 @@ class Prior(nn.Module):
         self.register_buffer("gauss_std", torch.ones(dim))
         self.register_buffer("latent_avg", torch.zeros(dim))
 
+    @torch.no_grad()
+    def check(self, source: str) -> None:
+        """A one-line error unless the weights are finite and a sample has the card's shape and is finite
+        (one render: a card that does not match its tensors fails here, before any search)."""
+        from ..errors import RestoreError
+
+        bad = next((n for n, t in self.state_dict().items() if t.is_floating_point() and not t.isfinite().all()), None)
+        if bad is not None:
+            raise RestoreError(f"prior weights are not finite (NaN or inf in {bad})", source=source)
+        probe = self.gauss_mean.new_zeros(1, self.latent_dim) if self.latent_dim else None
+        try:
+            image = self.generate(probe)
+        except Exception as err:  # a card whose latent_dim does not fit the generator
+            raise RestoreError(f"the generator does not take the card's latent_dim {self.latent_dim} "
+                               f"({type(err).__name__}: {' '.join(str(err).split())[:100]})", source=source) from None
+        want = (1, self.channels, self.resolution, self.resolution)
+        if tuple(image.shape) != want:
+            got = tuple(image.shape)
+            raise RestoreError(f"the generator renders {got}, not the card's channels {self.channels} and "
+                               f"resolution {self.resolution} {want}", source=source)
+        if not image.isfinite().all():
+            raise RestoreError("the generator renders non-finite values", source=source)
+
     @property
     def latent_spaces(self) -> tuple[str, ...]:
         return ("z", "w", "w+") if self.style_based else ("z",)

@@ -81,14 +81,18 @@ def build_generator(architecture: str, arguments: dict[str, Any]) -> nn.Module:
     return ARCHITECTURES[architecture](**arguments)
 
 
+def card_shape(architecture: str, arguments: dict[str, Any]) -> dict[str, int]:
+    """Resolution, channels and latent size that a known architecture's arguments build."""
+    latent = "style_dim" if architecture == "stylegan2" else "latent_dim"
+    return {"resolution": int(arguments["size"]), "channels": int(arguments.get("img_channels", 3)),
+            "latent_dim": int(arguments[latent])}
+
+
 def make_card(generator: nn.Module, info: dict[str, Any]) -> ModelCard:
     """A validated model card for ``generator`` with the descriptive fields in ``info``."""
     architecture, arguments = architecture_arguments(generator)
-    if architecture == "stylegan2":
-        shape = {"resolution": generator.size, "channels": generator.img_channels, "latent_dim": generator.style_dim}
-    else:
-        shape = {"resolution": generator.size, "channels": generator.img_channels, "latent_dim": generator.latent_dim}
-    return ModelCard(**{"architecture": architecture, "arguments": arguments, **shape, **info})
+    return ModelCard(**{"architecture": architecture, "arguments": arguments, **card_shape(architecture, arguments),
+                        **info})
 
 
 def save_prior(path: str | Path, generator: nn.Module, info: dict[str, Any], dtype: torch.dtype = torch.float32,
@@ -157,12 +161,22 @@ def load_prior(path: str | Path) -> Prior:
     path = Path(path)
     card = read_card(path)
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-    prior = Prior(build_generator(card.architecture, card.arguments), card.model_dump(mode="json"))
+    try:
+        shape = card_shape(card.architecture, card.arguments)
+        generator = build_generator(card.architecture, card.arguments)
+    except (TypeError, KeyError, ValueError, AttributeError) as err:
+        raise RestoreError(f"the card's arguments do not build a {card.architecture} generator "
+                           f"({type(err).__name__}: {err})", source=path) from None
+    wrong = [f"{k} {getattr(card, k)} (its arguments build {v})" for k, v in shape.items() if getattr(card, k) != v]
+    if wrong:
+        raise RestoreError(f"the card says {', '.join(wrong)}", source=path)
+    prior = Prior(generator, card.model_dump(mode="json"))
     try:
         prior.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
         detail = " ".join(str(err).split())[:200]
         raise RestoreError(f"weights do not match the card's architecture ({detail})", source=path) from None
+    prior.check(str(path))
     prior.card["sha256"] = sha256(path)
     return prior
 
@@ -203,7 +217,11 @@ def convert_rosinality(ckpt_path: str | Path, out_path: str | Path, info: dict[s
     state = ckpt.get("g_ema", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or "style.1.weight" not in state:
         raise RestoreError("not a rosinality StyleGAN2 checkpoint (no g_ema / style.1.weight)", source=ckpt_path)
-    generator = build_generator("stylegan2", rosinality_arguments(state))
+    try:
+        arguments = rosinality_arguments(state)
+    except (KeyError, IndexError) as err:
+        raise RestoreError(f"incomplete rosinality checkpoint (no {err})", source=ckpt_path) from None
+    generator = build_generator("stylegan2", arguments)
     # rosinality's upsampling FIR kernels are buffers we rebuild; they are checked, not loaded
     own = generator.state_dict()
     weights = {k: v for k, v in state.items() if k in own}

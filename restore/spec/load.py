@@ -114,26 +114,45 @@ def validate_recipe(data: Any, source: str | Path = "<recipe>", base_dir: str | 
     return validate(PipelineSpec, data, source, base_dir)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no code runs) that refuses a mapping with the same key twice, which plain YAML
+    loading would resolve silently in favour of the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | Path, what: str = "recipe") -> Any:
-    """The YAML document of ``path`` (``safe_load``: no code runs), or a one-line error."""
+    """The YAML document of ``path`` (safe loading: no code runs; duplicate keys refused), or a one-line error."""
     path = Path(path)
+    if path.is_dir():
+        raise RestoreError(f"is a folder, not a file (a {what} is a YAML file)", source=path)
     if not path.is_file():
         raise RestoreError(f"{what} not found", source=path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except UnicodeDecodeError:
         raise RestoreError(f"{what} is not a UTF-8 text file", source=path) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
         raise RestoreError(f"invalid YAML ({getattr(err, 'problem', err)})", source=path, where=where) from None
+    if data is None:
+        raise RestoreError(f"{what} is empty", source=path)
+    return data
 
 
 def load(model: type[M], path: str | Path, overrides: list[str] | None = None, what: str = "recipe") -> M:
     """Read, override and validate a YAML file as ``model``; relative paths resolve from its folder."""
     path = Path(path)
     data = read_yaml(path, what)
-    data = apply_overrides(data if data is not None else {}, overrides or [], path) if isinstance(data, dict | None) else data
+    data = apply_overrides(data, overrides or [], path) if isinstance(data, dict) else data
     return validate(model, data, source=path, base_dir=path.parent)
 
 
