@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .claim import Claim
 from .degradations import LinearOperator, build_forward
 from .degradations.noise import Likelihood
 from .device import resolve_device
 from .domains import Observation, check_observation, get_adapter
 from .engine import Engine, Outcome, Parts, Store, observation_likelihood
-from .claim import Claim
 from .errors import RestoreError
 from .imageio import MAX_OUTPUT_VALUES
 from .priors.registry import load as load_prior

@@ -89,9 +89,10 @@ def _recipe(path: Path, base: str, **changes: object) -> Path:
 
 def _prior(path: Path, mutate: Callable[[dict, dict], None]) -> Path:
     """A copy of a tiny valid prior with its tensors or card changed by ``mutate(tensors, card)``."""
+    from safetensors.torch import load_file, safe_open
+
     from restore.priors.io import save_prior
     from restore.priors.stylegan2 import StyleGAN2Generator
-    from safetensors.torch import load_file, safe_open
 
     torch.manual_seed(0)
     save_prior(path, StyleGAN2Generator(16, 16, 1, {4: 8, 8: 8, 16: 8}), {"name": "tiny", "domain": "faces"})

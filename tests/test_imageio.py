@@ -53,6 +53,6 @@ def test_unreadable_inputs_are_one_line_errors(tmp_path: Path) -> None:
         read_array(tmp_path / "bad.png")
     with pytest.raises(RestoreError, match="unsupported file type"):
         file_kind(tmp_path / "x.docx")
-    with pytest.raises(RestoreError, match=r"must be \(H, W\) or \(C, H, W\)"):
+    with pytest.raises(RestoreError, match=r"must have 2 or 3 dimensions"):
         as_chw(np.zeros((1, 2, 3, 4)))
     assert description({"a": "1", "b": "x"}) == "a=1; b=x" and description({}) is None

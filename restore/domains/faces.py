@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import RestoreError
-from ..imageio import file_kind
 from ..geometry import Cutout
+from ..imageio import file_kind
 from ..spec import FacesDomainSpec, ObjectsLayoutSpec
 from .base import DomainAdapter, LinearScale, Observation
-
 
 DETECT_PIXELS = 4096 * 4096
 """Largest image the face detector searches: larger photos are detected at a reduced size."""

@@ -14,7 +14,6 @@ from typing import Any
 from ..errors import RestoreError
 from ..imageio import NOISE_KEYWORDS
 
-
 COMMENTS = {"gain": "e-/ADU", "read_noise": "e-", "sky": "ADU, photon background", "sigma": "ADU, noise std",
             "offset": "ADU, noise-free pedestal"}
 

@@ -132,7 +132,7 @@ def test_noise_values_resolve_from_header_and_data_alike() -> None:
     assert read == pytest.approx(4.0, rel=0.25)
     with pytest.raises(RestoreError, match="noise.gain from the header is -2"):
         resolve_noise(PoissonNoiseSpec(gain="from_header"), {"gain": -2.0})
-    with pytest.raises(RestoreError, match="input gives no sigma"):
+    with pytest.raises(RestoreError, match="input states no sigma"):
         resolve_noise(GaussianNoiseSpec(sigma="from_header"), {})
     with pytest.raises(RestoreError, match="needs an observation"):
         resolve_noise(GaussianNoiseSpec(sigma="estimate"))

@@ -14,8 +14,8 @@ from PIL import Image
 from restore.cli import main
 from restore.errors import RestoreError
 from restore.priors import load_prior, read_card
-from restore.training import TrainSpec, load_train_spec, train
 from restore.spec import AugmentSpec
+from restore.training import TrainSpec, load_train_spec, train
 from restore.training.train import augment, intensity_curve, split_holdout
 
 
