@@ -96,8 +96,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_priors(args: argparse.Namespace) -> int:
-    from .priors import builtin_names, convert_rosinality, load_prior, read_card
+    from .priors import builtin_names, convert_rosinality, read_card
     from .priors.registry import builtin_path
+    from .priors.registry import load as load_prior_file
 
     if args.action == "list":
         for name in builtin_names():
@@ -110,12 +111,21 @@ def cmd_priors(args: argparse.Namespace) -> int:
     if args.action == "info":
         path = Path(args.name) if Path(args.name).suffix else builtin_path(args.name)
         card = read_card(path)
-        load_prior(path)  # the card is checked against its tensors
+        load_prior_file(path, args.trust_code)  # the card is checked against its tensors
         print(card.model_dump_json(indent=2))
         return 0
     if not args.output:
         parser_error("priors convert needs -o NAME.safetensors")
-    prior = convert_rosinality(args.name, args.output)
+    if args.factory:
+        from .priors.registry import convert_state_dict
+
+        if not (args.latent_dim and args.resolution):
+            parser_error("priors convert --factory needs --latent-dim and --resolution (the generator's latent facts)")
+        facts = {"latent_dim": args.latent_dim, "resolution": args.resolution, "channels": args.channels,
+                 "latent_distribution": args.latent_distribution}
+        prior = convert_state_dict(args.name, args.output, args.factory, facts, args.trust_code)
+    else:
+        prior = convert_rosinality(args.name, args.output)
     print(f"wrote {args.output} ({prior.card['architecture']}, {prior.resolution}px, latent {prior.latent_dim})")
     return 0
 
@@ -123,7 +133,7 @@ def cmd_priors(args: argparse.Namespace) -> int:
 def cmd_train_prior(args: argparse.Namespace) -> int:
     from .training import load_train_spec, train
 
-    prior = train(load_train_spec(args.config))
+    prior = train(load_train_spec(args.config, args.set))
     print(f"wrote prior {prior.name!r} ({prior.card['iterations']} iterations, {prior.card['wall_time_s']} s)")
     return 0
 
@@ -194,17 +204,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("priors", help="list, describe or convert priors",
-                       description="list the builtin priors, show a prior's model card (info NAME), or convert a "
-                                   "rosinality StyleGAN2 checkpoint to .safetensors with a card (convert CKPT -o OUT)")
+                       description="list the builtin priors, show a prior's model card (info NAME), or convert to "
+                                   ".safetensors with a card: a rosinality StyleGAN2 checkpoint (convert CKPT -o OUT), "
+                                   "or any generator's state dict with the factory that builds it (convert STATE -o "
+                                   "OUT --factory pkg.mod:make --latent-dim 100 --resolution 32 --trust-code)")
     p.add_argument("action", choices=["list", "info", "convert"], help="what to do")
-    p.add_argument("name", nargs="?", default="", help="prior name or file (info), checkpoint (convert)")
+    p.add_argument("name", nargs="?", default="", help="prior name or file (info), checkpoint or state dict (convert)")
     p.add_argument("-o", "--output", help="converted .safetensors file (convert)")
+    p.add_argument("--factory", metavar="PKG.MOD:FUNC",
+                   help="convert: the function that builds the generator (runs code: needs --trust-code unless it "
+                        "is an installed restore.priors entry point)")
+    p.add_argument("--latent-dim", type=int, help="convert --factory: length of the generator's latent z")
+    p.add_argument("--resolution", type=int, help="convert --factory: side of the square images it renders")
+    p.add_argument("--channels", type=int, default=3, help="convert --factory: image channels (default 3)")
+    p.add_argument("--latent-distribution", choices=["normal", "uniform"], default="normal",
+                   help="convert --factory: distribution of z (default normal; uniform on [-1, 1])")
+    p.add_argument("--trust-code", action="store_true", help="let --factory, or a card's factory, import and run code")
     p.set_defaults(func=cmd_priors)
 
     p = sub.add_parser("train-prior", help="train a prior from a YAML training config",
                        description="train a StyleGAN2 prior on a folder of domain images, as a YAML training "
                                    "config describes (see priors/*.yaml); running it again resumes")
     p.add_argument("config", help="YAML training config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. iterations=9000 (repeatable)")
     p.set_defaults(func=cmd_train_prior)
 
     p = sub.add_parser("domains", help="list the domain adapters (built in and from entry points)")

@@ -31,7 +31,7 @@ from .imageio import MAX_OUTPUT_VALUES
 from .priors.registry import load as load_prior
 from .rasters import FileRaster, scratch
 from .restoration import Restoration, output_paths
-from .search import config_from_spec
+from .search import config_from_spec, fit_to_prior
 from .spec import PipelineSpec, load_recipe
 from .version import __version__
 
@@ -50,9 +50,9 @@ class Pipeline:
         self.spec = spec
         self.keep_samples = keep_samples
         dev = resolve_device(device)
+        prior = load_prior(spec.prior, trust_code).to(dev)
         self.parts = Parts(spec=spec, adapter=get_adapter(spec.domain), forward=build_forward(spec.forward).to(dev),
-                           prior=load_prior(spec.prior, trust_code).to(dev),
-                           config=config_from_spec(spec.search, progress),
+                           prior=prior, config=fit_to_prior(config_from_spec(spec.search, progress), prior),
                            device=dev)
 
     @classmethod

@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
-from tqdm import tqdm
 
 from .degradations.base import LinearOperator
 from .degradations.noise import Likelihood, valid_mask
 from .priors.base import Prior
+from .progress import progress
 from .spec.search import LatentSpace, Objective, Schedule, SearchSpec
 
 PULSE_EPS = 2e-3
@@ -69,6 +70,27 @@ class SearchConfig:
 def config_from_spec(spec: SearchSpec, progress: bool = True) -> SearchConfig:
     """The settings a :class:`~restore.spec.SearchSpec` asks for: its preset, its explicit keys on top."""
     return SearchConfig(**spec.resolved(), progress=progress)
+
+
+def fit_to_prior(config: SearchConfig, prior: Prior) -> SearchConfig:
+    """The settings with the latent space replaced by one the prior offers (``z`` for a plain generator,
+    whose ``w``/``w+`` do not exist), warned; GEOCROSS, which compares ``w+`` rows, is then off.
+
+    Example:
+        >>> from restore.priors.dcgan import DCGANGenerator
+        >>> plain = Prior(DCGANGenerator(16, 16, 8), {"name": "toy", "resolution": 16, "channels": 3, "latent_dim": 16})
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     fit_to_prior(SearchConfig(latent="w+"), plain).latent
+        'z'
+    """
+    if config.latent in prior.latent_spaces:
+        return config
+    space = prior.latent_spaces[-1]
+    warnings.warn(f"prior {prior.name!r} offers latent spaces {prior.latent_spaces}, not {config.latent!r}: "
+                  f"searching {space!r}", stacklevel=2)
+    return replace(config, latent=space, geocross=0.0 if space != "w+" else config.geocross)
 
 
 def lr_schedule(name: str, steps: int) -> Callable[[int], float]:
@@ -275,7 +297,7 @@ def latent_search(
                  y.new_full((n,), float("inf")), config.chi2_range)
     reached_eps = torch.zeros(n, dtype=torch.bool, device=y.device)
     history: list[torch.Tensor] = []
-    bar = tqdm(range(config.steps), disable=not config.progress, desc="search", leave=False, mininterval=0.5)
+    bar = progress(range(config.steps), "search", config.progress, leave=False, mininterval=0.5)
     steps_run = 0
     for step in bar:
         images = latents.render()

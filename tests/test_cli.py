@@ -59,3 +59,22 @@ def test_simulate_writes_the_noise_it_used_and_run_reads_it_back(tmp_path: Path,
                  *from_header]) == 0
     report = json.loads((tmp_path / "out" / "observed.report.json").read_text())
     assert report["noise"] == {"offset": 100.0, "gain": 2.0, "sky": 30.0, "read_noise": 4.0}
+
+
+def test_progress_writes_one_line_per_stage_when_not_a_terminal() -> None:
+    import io
+
+    from restore.progress import progress
+
+    log = io.StringIO()  # not a terminal, like a batch job's log
+    bar = progress(range(250), "search", stream=log)
+    for i in bar:
+        bar.set_postfix(chi2=f"{1 + 1 / (i + 1):.3g}")
+    bar.close()
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 1 and "\r" not in log.getvalue()
+    assert lines[0].startswith("search: 250 steps in ") and lines[0].endswith("(chi2=1)")
+    quiet = io.StringIO()
+    bar = progress(range(3), "search", enabled=False, stream=quiet)
+    assert list(bar) == [0, 1, 2] and (bar.close() or quiet.getvalue() == "")

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "restore"
 LAYERS = [
     ["errors", "version"],
     ["spec"],
-    ["rasters", "imageio", "device", "claim"],
+    ["rasters", "imageio", "device", "claim", "progress"],
     ["degradations", "priors", "geometry", "tiling"],
     ["chimap", "search", "restoration", "correction"],
     ["domains"],

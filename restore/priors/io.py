@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,8 +44,10 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str
-    architecture: Literal["stylegan2", "dcgan"]
-    arguments: dict[str, Any]
+    architecture: Literal["stylegan2", "dcgan", "module"]
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    factory: str | None = Field(None, description="architecture module: the package.module:function that builds "
+                                                  "the generator (runs code: entry points or --trust-code only)")
     resolution: int = Field(ge=1)
     channels: int = Field(ge=1)
     latent_dim: int = Field(ge=1)
@@ -106,11 +109,16 @@ def save_prior(path: str | Path, generator: nn.Module, info: dict[str, Any], dty
     prior.fit_latent_stats()
     if latent_avg is not None:
         prior.latent_avg.copy_(latent_avg.reshape(-1))
+    write_prior(path, prior, card, dtype)
+    return prior
+
+
+def write_prior(path: str | Path, prior: Prior, card: ModelCard, dtype: torch.dtype = torch.float32) -> None:
+    """Write a prior's tensors (``dtype``; latent statistics in float32) and ``card`` to ``path``, atomically."""
     tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in prior.state_dict().items()}
     for key in ("gauss_mean", "gauss_std", "latent_avg"):
         tensors[key] = tensors[key].float()  # statistics stay in full precision
     _write(path, tensors, card)
-    return prior
 
 
 def _write(path: str | Path, tensors: dict[str, torch.Tensor], card: ModelCard) -> None:
@@ -122,12 +130,16 @@ def _write(path: str | Path, tensors: dict[str, torch.Tensor], card: ModelCard) 
 
 
 def refuse_pickle(path: Path) -> None:
-    """Raise a one-line error for pickled weights (zip-pickle or raw pickle), without unpickling them."""
-    head = path.read_bytes()[:4] if path.is_file() else b""
-    if path.suffix.lower() in PICKLE_SUFFIXES or head[:2] == b"PK" or head[:1] == b"\x80":
+    """Raise a one-line error for pickled weights (zip-pickle or raw pickle), without unpickling them. A
+    safetensors file (an 8-byte header length, then its JSON header) is never taken for one, whatever its
+    first byte."""
+    head = path.read_bytes()[:9] if path.is_file() else b""
+    safetensors = head[8:9] == b"{"
+    if path.suffix.lower() in PICKLE_SUFFIXES or not safetensors and (head[:2] == b"PK" or head[:1] == b"\x80"):
         raise RestoreError(
             "pickled weights are refused (they can execute code); convert a rosinality checkpoint with "
-            "`restore priors convert CKPT -o NAME.safetensors`", source=path,
+            "`restore priors convert CKPT -o NAME.safetensors`, any other generator's state dict with "
+            "`--factory` (see the README)", source=path,
         )
 
 
@@ -156,11 +168,18 @@ def update_card(path: str | Path, fields: dict[str, Any]) -> ModelCard:
     return card
 
 
-def load_prior(path: str | Path) -> Prior:
-    """Load a prior from a ``.safetensors`` file with a model card (weights cast to float32)."""
+def load_prior(path: str | Path, build: Callable[[ModelCard], nn.Module] | None = None) -> Prior:
+    """Load a prior from a ``.safetensors`` file with a model card (weights cast to float32); ``build`` makes
+    the generator of an ``architecture: module`` card (see :func:`restore.priors.registry.load`)."""
     path = Path(path)
     card = read_card(path)
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    if card.architecture == "module":
+        if build is None:
+            raise RestoreError(f"the card names a factory ({card.factory}) that builds the generator: load it "
+                               "through restore.priors.load (a recipe's prior), which decides whether code may run",
+                               source=path)
+        return _loaded(path, Prior(build(card), card.model_dump(mode="json")), tensors)
     try:
         shape = card_shape(card.architecture, card.arguments)
         generator = build_generator(card.architecture, card.arguments)
@@ -170,7 +189,11 @@ def load_prior(path: str | Path) -> Prior:
     wrong = [f"{k} {getattr(card, k)} (its arguments build {v})" for k, v in shape.items() if getattr(card, k) != v]
     if wrong:
         raise RestoreError(f"the card says {', '.join(wrong)}", source=path)
-    prior = Prior(generator, card.model_dump(mode="json"))
+    return _loaded(path, Prior(generator, card.model_dump(mode="json")), tensors)
+
+
+def _loaded(path: Path, prior: Prior, tensors: dict[str, torch.Tensor]) -> Prior:
+    """``prior`` with ``tensors`` loaded (all of them, exactly), checked (:meth:`Prior.check`) and its file's hash."""
     try:
         prior.load_state_dict(tensors, strict=True)
     except RuntimeError as err:

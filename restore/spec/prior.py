@@ -37,6 +37,9 @@ class ModulePriorSpec(Spec):
     resolution: Annotated[int, Field(ge=1)]
     channels: Annotated[int, Field(ge=1)] = 3
     latent_distribution: LatentDistribution = "normal"
+    framing: dict[Literal["x", "y", "size"], float] | None = Field(
+        None, description="for priors of centred objects (layout: objects): where the training images had "
+        "their object, in prior pixels (x, y of its centre, size in the detector's convention)")
 
 
 PriorSpec = Annotated[BuiltinPriorSpec | FilePriorSpec | ModulePriorSpec, Field(discriminator="kind")]

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from ..device import resolve_device
 from ..domains import get_adapter
@@ -41,6 +40,7 @@ from ..errors import RestoreError
 from ..priors.base import Prior
 from ..priors.io import save_prior
 from ..priors.stylegan2 import StyleGAN2Generator
+from ..progress import progress
 from ..spec import AugmentSpec, TrainSpec
 from .discriminator import Discriminator
 
@@ -202,8 +202,8 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
         start, losses, wall = int(ckpt["iteration"]), ckpt["losses"].tolist(), float(ckpt["wall"])
     ema_beta = 0.5 ** (spec.batch / spec.ema_half_life)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.precision == "bf16")
-    bar = tqdm(range(start, spec.iterations), initial=start, total=spec.iterations, disable=not spec.progress,
-               desc=f"train {spec.name}")
+    bar = progress(range(start, spec.iterations), f"train {spec.name}", spec.progress, unit="iterations",
+                   initial=start, total=spec.iterations)
     t0 = time.perf_counter()
     for it in bar:
         # discriminator step
@@ -245,6 +245,7 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> Prior:
             torch.save(state, spec.checkpoint)
         if stop:
             break
+    bar.close()
     wall += time.perf_counter() - t0
     info = {
         "name": spec.name, "domain": spec.domain.kind, "iterations": len(losses), "wall_time_s": round(wall, 1),
