@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import Pipeline
 
     spec = _recipe(args)
-    set_threads(args.threads)
+    set_threads(args.threads if args.threads is not None else spec.threads)
     inputs = expand_inputs(args.inputs) if args.inputs else ([spec.input] if spec.input else [])
     if not inputs:
         raise RestoreError("no input given and the recipe has no 'input'", source=args.recipe)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(int(os.environ.get("RESTORE_TEST_THREADS", min(2, os.cpu_count() or 1))))  # 1 beside a training run
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"

@@ -78,3 +78,23 @@ def test_progress_writes_one_line_per_stage_when_not_a_terminal() -> None:
     quiet = io.StringIO()
     bar = progress(range(3), "search", enabled=False, stream=quiet)
     assert list(bar) == [0, 1, 2] and (bar.close() or quiet.getvalue() == "")
+
+
+def test_threads_come_from_the_option_then_the_recipe_then_the_cores(monkeypatch) -> None:
+    import os
+
+    import torch
+
+    from restore.cli import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        set_threads(None)
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+    finally:
+        torch.set_num_threads(before)
+    from restore.spec import load_recipe
+
+    assert load_recipe(RECIPES / "faces.yaml", ["threads=2"]).threads == 2

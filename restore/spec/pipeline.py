@@ -51,6 +51,9 @@ class PipelineSpec(Spec):
     consistency: ConsistencySpec = Field(default_factory=ConsistencySpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     seed: Annotated[int, Field(ge=0)] = 0
+    threads: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="torch intra-op threads for restore run (--threads wins; default: the cores this "
+        "process may use). One per job when jobs share cores: more threads than free cores collapse")
 
     def to_yaml(self) -> str:
         """The recipe as YAML (paths absolute); ``load_recipe`` reads it back to an equal spec."""
