@@ -28,8 +28,8 @@ from restore.domains import Observation, get_adapter
 from restore.search import Problem, SearchConfig, config_from_spec, latent_search
 
 from .quality import DOMAINS, held_out
-from .real import CASES, REAL, psnr_ssim, truth_of
-from .results import write_section
+from .real import CASES, REAL, truth_of
+from .results import psnr_ssim, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 64

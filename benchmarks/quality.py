@@ -34,7 +34,7 @@ from restore.domains import Observation, get_adapter
 from restore.spec import load_train_spec
 from restore.training.train import list_images, split_holdout
 
-from .results import domain_arguments, per_domain_sections
+from .results import domain_arguments, per_domain_sections, psnr_ssim
 
 ROOT = Path(__file__).resolve().parents[1]
 RACES = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Others"}
@@ -107,13 +107,9 @@ def realism_gap(result: np.ndarray, truth: np.ndarray, factor: int) -> float:
 
 def scores(img: np.ndarray, truth: np.ndarray, norm, factor: int) -> tuple[float, float, float]:
     """PSNR, SSIM (range [-1, 1]) and realism gap, in the truth's normalisation."""
-    from skimage.metrics import structural_similarity
-
     a = norm.forward(torch.from_numpy(np.nan_to_num(img)).double()).numpy()
     b = norm.forward(torch.from_numpy(truth).double()).numpy()
-    psnr = float(10 * np.log10(4.0 / np.mean((np.clip(a, -1, 1) - b) ** 2)))
-    ssim = float(structural_similarity(np.clip(a, -1, 1), b, channel_axis=0, data_range=2.0))
-    return psnr, ssim, realism_gap(a, b, factor)
+    return (*psnr_ssim(img, truth, norm), realism_gap(a, b, factor))
 
 
 def classical(up: np.ndarray, psf: np.ndarray) -> dict[str, np.ndarray]:

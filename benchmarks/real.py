@@ -31,7 +31,7 @@ import restore
 from restore.degradations import build_forward, build_likelihood, build_psf, estimate_sigma
 from restore.domains import Observation, get_adapter
 
-from .results import write_section
+from .results import psnr_ssim, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -100,15 +100,6 @@ def classical(up: np.ndarray, kernel: np.ndarray, iterations: int, balance: floa
                    for c in up])
     wi = np.stack([wiener(c, kernel, balance=balance, clip=False) for c in up])
     return {"bicubic": up, "richardson-lucy": rl, "wiener": wi}
-
-
-def psnr_ssim(img: np.ndarray, truth: np.ndarray, norm) -> tuple[float, float]:
-    from skimage.metrics import structural_similarity
-
-    a = norm.forward(torch.from_numpy(np.nan_to_num(img)).double()).numpy()
-    b = norm.forward(torch.from_numpy(truth).double()).numpy()
-    psnr = float(10 * np.log10(4.0 / max(np.mean((np.clip(a, -1, 1) - b) ** 2), 1e-12)))
-    return psnr, float(structural_similarity(np.clip(a, -1, 1), b, channel_axis=0, data_range=2.0))
 
 
 def run_domain(domain: str, factors: list[int], heldout: int = 0) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import torch
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
@@ -45,3 +46,12 @@ def per_domain_sections(args: argparse.Namespace, title: str, command: str, note
         print(text, flush=True)
         if args.write:
             write_section(text)
+
+
+def psnr_ssim(img: np.ndarray, truth: np.ndarray, norm) -> tuple[float, float]:
+    from skimage.metrics import structural_similarity
+
+    a = norm.forward(torch.from_numpy(np.nan_to_num(img)).double()).numpy()
+    b = norm.forward(torch.from_numpy(truth).double()).numpy()
+    psnr = float(10 * np.log10(4.0 / max(np.mean((np.clip(a, -1, 1) - b) ** 2), 1e-12)))
+    return psnr, float(structural_similarity(np.clip(a, -1, 1), b, channel_axis=0, data_range=2.0))
