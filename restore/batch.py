@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 from .errors import RestoreError
 from .imageio import file_kind
 from .pipeline import Pipeline
-from .restoration import output_paths
+from .restoration import output_names
 
 GLOB_CHARS = set("*?[")
 
@@ -79,7 +79,7 @@ def plan(pipe: Pipeline, inputs: Sequence[Path], directory: str | Path, figures:
     for source in inputs:
         if source in planned:
             continue
-        paths = output_paths(str(source), pipe.parts.adapter, directory, figures=figures, overwrite=True)
+        paths = output_names(str(source), pipe.parts.adapter, directory, figures=figures)
         for out in paths.values():
             if out in owners:
                 raise RestoreError(f"{owners[out]} and {source} would write the same output {out.name}; restore them "
@@ -91,29 +91,23 @@ def plan(pipe: Pipeline, inputs: Sequence[Path], directory: str | Path, figures:
 
 def run_batch(pipe: Pipeline, inputs: Sequence[Path], directory: str | Path, overwrite: bool = False,
               figures: bool = True, on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Restore each input into ``directory``; an input whose outputs all exist is skipped (unless
-    ``overwrite``), a failing input is reported and the batch goes on. ``on_outcome`` sees each outcome
-    as it happens."""
+    """Restore each input into ``directory`` (planned first: see :func:`plan`); an input whose outputs all
+    exist is skipped (unless ``overwrite``), a failing input is reported and the batch goes on.
+    ``on_outcome`` sees each outcome as it happens."""
     outcomes = []
-    for outcome in _each(pipe, plan(pipe, inputs, directory, figures), directory, overwrite, figures):
+    for source, paths in plan(pipe, inputs, directory, figures).items():
+        if not overwrite and all(p.exists() for p in paths.values()):
+            outcome = Outcome(source, "skipped", "outputs exist (--overwrite to redo)")
+        else:
+            try:
+                report, written = pipe.run_to(source, directory, overwrite=overwrite, figures=figures)
+                outcome = Outcome(source, "done", report=report, written=written)
+            except RestoreError as err:
+                outcome = Outcome(source, "failed", str(err))
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
     return outcomes
-
-
-def _each(pipe: Pipeline, planned: dict[Path, dict[str, Path]], directory: str | Path, overwrite: bool,
-          figures: bool) -> Iterator[Outcome]:
-    for source, paths in planned.items():
-        if not overwrite and all(p.exists() for p in paths.values()):
-            yield Outcome(source, "skipped", "outputs exist (--overwrite to redo)")
-            continue
-        try:
-            report, written = pipe.run_to(source, directory, overwrite=overwrite, figures=figures)
-        except RestoreError as err:
-            yield Outcome(source, "failed", str(err))
-            continue
-        yield Outcome(source, "done", report=report, written=written)
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:

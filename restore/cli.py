@@ -23,13 +23,10 @@ def _recipe(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .priors.registry import check_trusted
-
-    spec = _recipe(args)
-    check_trusted(spec.prior, args.trust_code)
     from .pipeline import Pipeline
 
-    pipe = Pipeline(spec, progress=False, trust_code=args.trust_code)  # the adapter, forward model and prior load
+    spec = _recipe(args)
+    pipe = Pipeline(spec, progress=False, trust_code=args.trust_code)  # adapter, forward model, prior (code if trusted)
     print(f"{args.recipe}: valid ({len(spec.forward)} forward operators, factor {pipe.factor}, "
           f"prior {pipe.parts.prior.name!r})")
     return 0
@@ -55,7 +52,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .batch import expand_inputs, plan, run_batch, summary
+    from .batch import expand_inputs, run_batch, summary
     from .pipeline import Pipeline
 
     spec = _recipe(args)
@@ -67,7 +64,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     overwrite = args.overwrite or spec.output.overwrite
     pipe = Pipeline(spec, progress=not args.quiet, device=args.device, keep_samples=False,  # files hold no samples
                     trust_code=args.trust_code)
-    plan(pipe, inputs, out_dir, spec.output.figures)  # clashing output names: refused before anything runs
 
     def show(outcome) -> None:
         if outcome.status == "failed":

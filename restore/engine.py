@@ -59,6 +59,7 @@ class Parts:
     prior: Prior
     config: SearchConfig
     device: torch.device
+    reach: int  # the forward model's (LinearOperator.reach), measured once
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class Engine:
         self.mask = torch.from_numpy(obs.mask.copy()).expand_as(self.y)
         self.noise, self.likelihood = observation_likelihood(spec, obs, parts.device)
         self.gain = parts.forward.flat_gain()
-        self.reach = parts.forward.reach()
+        self.reach = parts.reach
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
         self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
         self.groups, self.rest = self._plane_groups()

@@ -167,14 +167,10 @@ def quiet_tifffile() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    import tifffile
-
-    with quiet_tifffile(), tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        check_array(series.shape, series.dtype, path)
-        arr = series.asarray()
-        noise = text_noise(tif.pages.first.description)
+def _parse_tiff(tif: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """The first series of an open TIFF (:func:`read_tiff`) as ``(C, H, W)`` float32, with its layout."""
+    arr = tif.series[0].asarray()
+    noise = text_noise(tif.pages.first.description)
     dtype = arr.dtype
     if arr.ndim == 2:
         layout = "HW"
@@ -185,7 +181,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     elif arr.ndim == 3:
         layout = "CHW"
     else:
-        raise RestoreError(f"expected a 2-D or 3-D TIFF image, got shape {arr.shape}", source=path)
+        raise RestoreError(f"expected a 2-D or 3-D TIFF image, got shape {arr.shape}", source=tif.filehandle.path)
     return arr.astype(np.float32), {"format": "tiff", "dtype": str(dtype), "layout": layout, "noise": noise}
 
 
@@ -257,12 +253,12 @@ def read_array(path: str | Path, hdu: int | None = None) -> tuple[np.ndarray, di
     if not path.is_file():
         raise RestoreError("file not found", source=path)
     kind = file_kind(path)
+    if kind == "tiff":
+        return read_tiff(path, _parse_tiff)
     check_content(path, kind)
     try:
         if kind == "pil":
             return _read_pil(path)
-        if kind == "tiff":
-            return _read_tiff(path)
         return _read_fits(path, hdu)
     except RestoreError:
         raise

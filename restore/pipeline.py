@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .claim import Claim
-from .degradations import LinearOperator, build_forward
+from .degradations import build_forward
 from .degradations.noise import Likelihood
 from .device import resolve_device
 from .domains import Observation, check_observation, get_adapter
@@ -30,7 +30,7 @@ from .errors import RestoreError
 from .imageio import MAX_OUTPUT_VALUES
 from .priors.registry import load as load_prior
 from .rasters import FileRaster, scratch
-from .restoration import Restoration, output_paths
+from .restoration import Restoration, output_names, output_paths
 from .search import config_from_spec, fit_to_prior
 from .spec import PipelineSpec, load_recipe
 from .version import __version__
@@ -51,9 +51,10 @@ class Pipeline:
         self.keep_samples = keep_samples
         dev = resolve_device(device)
         prior = load_prior(spec.prior, trust_code).to(dev)
-        self.parts = Parts(spec=spec, adapter=get_adapter(spec.domain), forward=build_forward(spec.forward).to(dev),
-                           prior=prior, config=fit_to_prior(config_from_spec(spec.search, progress), prior),
-                           device=dev)
+        forward = build_forward(spec.forward).to(dev)
+        self.parts = Parts(spec=spec, adapter=get_adapter(spec.domain), forward=forward, prior=prior,
+                           config=fit_to_prior(config_from_spec(spec.search, progress), prior), device=dev,
+                           reach=forward.reach())
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, **options: Any) -> Pipeline:
@@ -72,7 +73,7 @@ class Pipeline:
                 raise RestoreError("no input given and the recipe has no 'input'")
             source = self.spec.input
         obs = Observation.from_array(source) if isinstance(source, np.ndarray) else self.parts.adapter.read(source)
-        check_input(obs, self.parts.forward)
+        check_input(obs, self.factor, self.parts.reach)
         return obs
 
     def likelihood(self, obs: Observation) -> Likelihood:
@@ -116,14 +117,14 @@ class Pipeline:
         engine = Engine(self.parts, obs)  # noise and layout resolved: their errors come before any file
         created = not Path(directory).exists()
         directory = output_folder(directory)
-        paths = output_paths(obs.source, self.parts.adapter, directory, stem, suffix, figures, overwrite=True)
-        first = paths["restored"].name
+        paths = output_names(obs.source, self.parts.adapter, directory, stem, suffix, figures)
+        stem = paths["report"].name.removesuffix(".report.json")
 
         def store(shape: tuple[int, ...]) -> FileRaster:
-            return scratch(directory, shape, prefix=f".{first}.")  # type: ignore[arg-type]
+            return scratch(directory, shape, prefix=f".{paths['restored'].name}.")  # type: ignore[arg-type]
 
         try:
-            with Claim(directory, first.split(".")[0], list(paths.values())):
+            with Claim(directory, stem, list(paths.values())):
                 output_paths(obs.source, self.parts.adapter, directory, stem, suffix, figures, overwrite)
                 res = self._finish(obs, engine.restore(store))
                 return res.report(), res.save(directory, stem, suffix, overwrite, figures)
@@ -177,12 +178,11 @@ def output_folder(directory: str | Path) -> Path:
     return directory
 
 
-def check_input(obs: Observation, forward: LinearOperator, sharp: bool = False) -> None:
+def check_input(obs: Observation, factor: int, reach: int, sharp: bool = False) -> None:
     """Before any search: the observation (``sharp``: the sharp image ``restore simulate`` degrades) is
-    large enough for the forward model, has a valid pixel in every plane, and the result stays within
-    :data:`~restore.imageio.MAX_OUTPUT_VALUES`."""
-    factor = forward.scale()
-    minimum = max(4, 2 * forward.reach() // factor + 1)
+    large enough for a forward model of this ``factor`` and ``reach`` (:meth:`LinearOperator.reach`), has a
+    valid pixel in every plane, and the result stays within :data:`~restore.imageio.MAX_OUTPUT_VALUES`."""
+    minimum = max(4, 2 * reach // factor + 1)
     check_observation(obs, minimum * factor if sharp else minimum)
     c, h, w = obs.data.shape
     values = c * h * w * (1 if sharp else factor**2)

@@ -87,8 +87,19 @@ class Restoration:
 
 def output_paths(source: str, writer: Writer, directory: str | Path, stem: str | None = None, suffix: str | None = None,
                  figures: bool = True, overwrite: bool = False) -> dict[str, Path]:
-    """The files a restoration of ``source`` is saved to (see :meth:`Restoration.save`); an existing one
-    is an error unless ``overwrite``."""
+    """The files a restoration of ``source`` is saved to (:func:`output_names`); an existing one is an
+    error unless ``overwrite``."""
+    paths = output_names(source, writer, directory, stem, suffix, figures)
+    existing = [p for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise RestoreError("output exists (use --overwrite or output.overwrite: true)", source=existing[0])
+    return paths
+
+
+def output_names(source: str, writer: Writer, directory: str | Path, stem: str | None = None,
+                 suffix: str | None = None, figures: bool = True) -> dict[str, Path]:
+    """The files a restoration of ``source`` is saved to (see :meth:`Restoration.save`), by role, all named
+    ``<stem>.*``: ``restored``, the writer's others (``spread``), ``report``, ``compare`` with ``figures``."""
     directory = Path(directory)
     named = source != "array"
     stem = stem or (Path(source).name.split(".")[0] if named else "restored")
@@ -97,9 +108,6 @@ def output_paths(source: str, writer: Writer, directory: str | Path, stem: str |
     paths["report"] = directory / f"{stem}.report.json"
     if figures:
         paths["compare"] = directory / f"{stem}.compare.png"
-    existing = [p for p in paths.values() if p.exists()]
-    if existing and not overwrite:
-        raise RestoreError("output exists (use --overwrite or output.overwrite: true)", source=existing[0])
     return paths
 
 

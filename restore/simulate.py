@@ -70,7 +70,9 @@ def simulate_file(
         raise RestoreError("output exists (use --overwrite)", source=output_path)
     adapter = get_adapter(spec.domain)
     obs = adapter.read(input_path)
-    check_input(obs, build_forward(spec.forward), sharp=True)
+    forward = build_forward(spec.forward)
+    factor = forward.scale()
+    check_input(obs, factor, forward.reach(), sharp=True)
     try:
         values = resolve_noise(spec.noise, obs.noise)
         observed = simulate(spec, obs.data, seed, obs.noise, source=str(input_path))
@@ -85,6 +87,6 @@ def simulate_file(
         meta["header"] = meta["header"].copy()
         for key, value, comment in noise_cards(values):
             meta["header"][key] = (value, comment)
-    adapter.write_image(output_path, observed, meta, 1.0 / build_forward(spec.forward).scale(), text,
+    adapter.write_image(output_path, observed, meta, 1.0 / factor, text,
                         overwrite=overwrite)
     return output_path

@@ -17,6 +17,6 @@ from .satellite import SatelliteAdapter
 
 __all__ = [
     "BUILTIN_ADAPTERS", "Asinh", "AstronomyAdapter", "DomainAdapter", "FacesAdapter", "LinearAdapter", "LinearScale",
-    "MicroscopyAdapter", "Normalisation", "Observation", "SatelliteAdapter", "adapter_classes", "check_observation", "get_adapter",
-    "percentile_scale",
+    "MicroscopyAdapter", "Normalisation", "Observation", "SatelliteAdapter", "adapter_classes", "check_observation",
+    "get_adapter", "percentile_scale",
 ]

@@ -71,6 +71,31 @@ def build_from_factory(factory: str, trust_code: bool = False) -> torch.nn.Modul
     return generator
 
 
+def read_state(path: str | Path, pickled: bool = False) -> Any:
+    """The tensors of a ``.safetensors`` file, or with ``pickled`` of a pickle read with
+    ``torch.load(weights_only=True)`` (tensors and containers only: nothing runs); else pickles are refused."""
+    path = Path(path)
+    if pickled:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # UnpicklingError and friends: one line, nothing executed
+            raise RestoreError(f"refused to load checkpoint ({str(err).splitlines()[0]})", source=path) from None
+    refuse_pickle(path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise RestoreError(f"not a safetensors file ({err})", source=path) from None
+
+
+def load_weights(generator: torch.nn.Module, state: dict[str, torch.Tensor], factory: str, source: str | Path) -> None:
+    """Load ``state`` into a factory's generator, every tensor and only those; a misfit is a one-line error."""
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise RestoreError(f"the state dict does not fit {factory}'s generator "
+                           f"({' '.join(str(err).split())[:150]})", source=source) from None
+
+
 def module_card(factory: str, facts: dict[str, Any]) -> dict[str, Any]:
     """The card of a user generator: the factory and the latent facts the user states (``resolution``,
     ``channels``, ``latent_dim``, ``latent_distribution``, optional ``framing``)."""
@@ -83,12 +108,7 @@ def load_module_prior(spec: ModulePriorSpec, trust_code: bool = False) -> Prior:
     safetensors weights) as a z-space prior; other factories only with ``trust_code``."""
     generator = build_from_factory(spec.factory, trust_code)
     if spec.weights is not None:
-        refuse_pickle(spec.weights)
-        try:
-            generator.load_state_dict(load_file(str(spec.weights)))
-        except (RuntimeError, SafetensorError) as err:
-            raise RestoreError(f"weights do not fit the factory's generator ({' '.join(str(err).split())[:150]})",
-                               source=spec.weights) from None
+        load_weights(generator, read_state(spec.weights), spec.factory, spec.weights)
     card = module_card(spec.factory, spec.model_dump(include={"resolution", "channels", "latent_dim",
                                                               "latent_distribution", "framing"}))
     prior = Prior(generator, card)
@@ -114,27 +134,14 @@ def convert_state_dict(state_path: str | Path, out_path: str | Path, factory: st
     only) as a prior file whose card names ``factory`` and the latent ``facts`` (see :func:`module_card`);
     the generator is built, loaded strictly and rendered once before anything is written."""
     state_path = Path(state_path)
-    if state_path.suffix == ".safetensors":
-        try:
-            state: Any = load_file(str(state_path))
-        except (SafetensorError, OSError) as err:
-            raise RestoreError(f"not a safetensors file ({err})", source=state_path) from None
-    else:
-        try:
-            state = torch.load(state_path, map_location="cpu", weights_only=True)
-        except Exception as err:  # UnpicklingError and friends: one line, nothing executed
-            raise RestoreError(f"refused to load checkpoint ({str(err).splitlines()[0]})", source=state_path) from None
+    state: Any = read_state(state_path, pickled=state_path.suffix != ".safetensors")
     for key in ("state_dict", "g_ema", "generator", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RestoreError("not a state dict of tensors", source=state_path)
     generator = build_from_factory(factory, trust_code)
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise RestoreError(f"the state dict does not fit {factory}'s generator "
-                           f"({' '.join(str(err).split())[:150]})", source=state_path) from None
+    load_weights(generator, state, factory, state_path)
     card = ModelCard.model_validate({**module_card(factory, facts), "name": Path(out_path).stem,
                                      "source": f"converted from {state_path.name}"})
     prior = Prior(generator, card.model_dump(mode="json"))
