@@ -102,7 +102,7 @@ def classical(up: np.ndarray, kernel: np.ndarray, iterations: int, balance: floa
     return {"bicubic": up, "richardson-lucy": rl, "wiener": wi}
 
 
-def run_domain(domain: str, factors: list[int], heldout: int = 0) -> list[str]:
+def run_domain(domain: str, factors: list[int], heldout: int = 0, settings: list[str] | None = None) -> list[str]:
     recipe, method, cases = CASES[domain]
     base = restore.load_recipe(ROOT / "recipes" / recipe)
     fwhm = base.forward[0].psf.fwhm  # type: ignore[union-attr]
@@ -116,6 +116,7 @@ def run_domain(domain: str, factors: list[int], heldout: int = 0) -> list[str]:
         truths = [truth_of(domain, c) for c in cases]
         title, what = "Real files", "Cases: " + ", ".join(f"`{c[0]}`" for c in cases)
         flag = ""
+    flag += "".join(f" --set {v}" for v in settings or [])
     lines = [f"## {title}: {domain} (`python -m benchmarks.real --domains {domain} --factors "
              f"{' '.join(map(str, factors))}{flag} --write`)", "",
              f"{time.strftime('%Y-%m-%d')}, {torch.get_num_threads()} threads, restore {restore.__version__}. Recipe "
@@ -125,6 +126,7 @@ def run_domain(domain: str, factors: list[int], heldout: int = 0) -> list[str]:
              "consistent | regions consistent | prior used | s / image |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for factor in factors:
         rows: dict[str, list[tuple[float, ...]]] = {}
+        refused = ""
         tuned: tuple[int, float] | None = None
         for i, truth in enumerate(truths):
             try:
@@ -135,7 +137,7 @@ def run_domain(domain: str, factors: list[int], heldout: int = 0) -> list[str]:
             sigma = max(3 * own, 0.01 * spread)
             overrides = [f"forward.1.factor={factor}", f"forward.1.method={method}",
                          f"forward.0.psf.fwhm={fwhm * factor / 4}", f"noise={{kind: gaussian, sigma: {sigma:.6g}}}",
-                         "search.restarts=4"]
+                         "search.restarts=4", *(settings or [])]
             spec = restore.load_recipe(ROOT / "recipes" / recipe, overrides)
             obs1 = restore.simulate(spec, truth, seed=100 + i)
             obs2 = restore.simulate(spec, truth, seed=200 + i)
@@ -160,7 +162,11 @@ def run_domain(domain: str, factors: list[int], heldout: int = 0) -> list[str]:
             for name, img in classical(up, kernel, *tuned).items():
                 rows.setdefault(name, []).append((*psnr_ssim(img, truth, norm), *chi2s(img), np.nan, 0.0, np.nan))
             start = time.perf_counter()
-            res = pipe.run(obs1)
+            try:
+                res = pipe.run(obs1)
+            except restore.RestoreError as err:  # refused before any search (e.g. smaller than the PSF's reach)
+                refused = str(err)
+                continue
             wall = time.perf_counter() - start
             regions = res.provenance["regions"]
             used = np.mean([r["prior_used"] for r in regions]) if regions else 0.0
@@ -179,6 +185,8 @@ def run_domain(domain: str, factors: list[int], heldout: int = 0) -> list[str]:
                          f"{v[:, 1].mean():.3f} | {np.median(v[:, 2]):.2f} | {np.median(v[:, 3]):.2f} | "
                          f"{consistent:.0%} ({int(round(consistent * len(v)))}/{len(v)}) | {regions_ok} | {used} | "
                          f"{v[:, 5].mean():.1f} |")
+        if refused:
+            lines.append(f"| {factor}x | restore `default` | refused: {refused} | | | | | | | | |")
         lines.append(f"| {factor}x | (classical settings held) | RL {tuned[0]} iterations, Wiener balance {tuned[1]} "
                      "| | | | | | | | |")
     return [*lines, ""]
@@ -190,13 +198,15 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--heldout", type=int, default=0, metavar="N",
                         help="instead: N held-out crops of each prior's training set (the same table)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="recipe override for restore (e.g. consistency.rule=discrepancy), repeatable")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     if not REAL.is_dir() and not args.heldout:
         print(f"SKIPPED: {REAL} not found (the real-data benchmark needs ../shared/data/real)")
         return
     for domain in args.domains:
-        text = "\n".join(run_domain(domain, args.factors, args.heldout))
+        text = "\n".join(run_domain(domain, args.factors, args.heldout, args.set))
         print(text, flush=True)
         if args.write:
             write_section(text)

@@ -229,7 +229,7 @@ class Engine:
         anchor, plain, points = anchor
         if not spec.correct:
             return anchor
-        start, image, lams = time.perf_counter(), store(self.shape), []
+        start, image, lams, dofs = time.perf_counter(), store(self.shape), [], []
         device = self.parts.device
         for plan in plan_bands(self.obs.data.shape[1], f, self.reach, spec.band):
             rows = torch.from_numpy(read_rows(anchor, plan.lo, plan.hi - plan.lo))[None].to(device)
@@ -243,16 +243,19 @@ class Engine:
             count[:, plan.count_hi - plan.lo // f :] = False
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
                           part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
-                          rounds=spec.rounds, window=spec.window, protect=keep)
+                          rounds=spec.rounds, window=spec.window, protect=keep, rule=spec.rule)
             lams.append(fit.lam)
+            dofs.append(fit.dof)
             kept = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
             r = fit.r[0, :, kept].cpu()
             write_rows(image, plan.first * f, (rows[0, :, kept].cpu() + r).numpy())
             if samples is not None:
                 samples[:, :, plan.first * f : plan.end * f] += r.numpy()[None]
         finite = [v for v in lams if np.isfinite(v)]
-        self.stats.correction = {"bands": len(lams), "bands_corrected": len(finite),
-                                 "lam": [float(v) for v in finite], "runtime_s": round(time.perf_counter() - start, 3)}
+        self.stats.correction = {"bands": len(lams), "bands_corrected": len(finite), "rule": spec.rule,
+                                 "lam": [float(v) for v in finite],
+                                 "dof": [round(float(d), 4) for d, v in zip(dofs, lams) if np.isfinite(v)],
+                                 "runtime_s": round(time.perf_counter() - start, 3)}
         return image
 
     def _measured(self, image: Raster, spread: Raster, samples: np.ndarray | None) -> Outcome:

@@ -36,7 +36,8 @@ def test_classical_solution_is_the_tikhonov_solution_at_the_discrepancy_level(no
     y = noise.sample(A(truth), generator=torch.Generator().manual_seed(0))
     plain = torch.nn.functional.interpolate(y - noise.background, scale_factor=f, mode="bicubic")
     count = torch.ones_like(y, dtype=torch.bool)
-    fit = correct(A.double(), noise, y, count, plain, torch.ones_like(plain), target=1.0, iterations=400)
+    fit = correct(A.double(), noise, y, count, plain, torch.ones_like(plain), target=1.0, iterations=400,
+                  rule="discrepancy")
     assert fit.chi2 <= 1.0 and math.isfinite(fit.lam)
     M = _dense(A.double(), n)
     D = torch.cat([_dense(lambda v: v[..., 1:, :] - v[..., :-1, :], n), _dense(lambda v: v[..., :, 1:] - v[..., :, :-1], n)])
@@ -52,18 +53,61 @@ def test_classical_solution_is_the_tikhonov_solution_at_the_discrepancy_level(no
     assert tikhonov(2 * fit.lam)[1] > 1.0  # a smoother solution no longer explains the data
 
 
-def test_an_anchor_that_explains_the_data_is_left_alone() -> None:
+@pytest.mark.parametrize("rule", ["discrepancy", "risk"])
+def test_an_anchor_that_explains_the_data_is_left_alone(rule: str) -> None:
+    """The truth as anchor: left alone; shifted data: the offset is found; noise drawn in: smoothed away."""
     A = Downsample(2, "mean")
     truth = _scene(32)
     noise = GaussianNoise(0.5)
     y = noise.sample(A(truth), generator=torch.Generator().manual_seed(1))
-    fit = correct(A, noise, y, torch.ones_like(y, dtype=torch.bool), truth, torch.zeros_like(truth), accept=(0.8, 1.2))
+    ones, target = torch.ones_like(y, dtype=torch.bool), 1.0 if rule == "discrepancy" else 1.2
+    fit = correct(A, noise, y, ones, truth, torch.zeros_like(truth), target=target, accept=(0.8, 1.2), rule=rule)
     assert fit.chi2_anchor < 1.2 and fit.lam == float("inf") and float(fit.r.abs().max()) == 0.0
-    fit = correct(A, noise, y + 3.0, torch.ones_like(y, dtype=torch.bool), truth, torch.zeros_like(truth), accept=(0.8, 1.2))
-    assert fit.chi2_anchor > 1.2 and fit.chi2 <= 1.0 and float(fit.r.mean()) == pytest.approx(3.0, rel=0.05)
+    fit = correct(A, noise, y + 3.0, ones, truth, torch.zeros_like(truth), target=target, accept=(0.8, 1.2), rule=rule)
+    assert fit.chi2_anchor > 1.2 and fit.chi2 <= target and float(fit.r.mean()) == pytest.approx(3.0, rel=0.05)
     overfit = truth + (y - A(truth)).repeat_interleave(2, -1).repeat_interleave(2, -2)  # the noise drawn in
-    fit = correct(A, noise, y, torch.ones_like(y, dtype=torch.bool), overfit, torch.zeros_like(truth), accept=(0.8, 1.2))
-    assert fit.chi2_anchor < 0.8 and 0.8 <= fit.chi2 <= 1.0  # noise fitting is smoothed away to the target
+    fit = correct(A, noise, y, ones, overfit, torch.zeros_like(truth), target=target, accept=(0.8, 1.2), rule=rule)
+    assert fit.chi2_anchor < 0.8 and 0.8 <= fit.chi2 <= target  # noise fitting is smoothed away
+
+
+def test_risk_rule_matches_the_closed_form_risk_and_fits_less_noise_than_morozov() -> None:
+    """Against dense closed forms: the correction's dof is the trace of its hat matrix (within the
+    one-probe Hutchinson error), the weight chosen is near the minimiser of the exact risk (Stein's, with
+    the true trace) among weights with chi-square <= target, and its prediction error against the
+    noise-free data is below that of Morozov's weight on the same data."""
+    n, f, target = 24, 2, 1.1
+    A = Downsample(f, "mean") * Blur.gaussian(2.0)
+    truth = _scene(n)
+    truth[..., 6, 6] += 400.0  # a bright point: the smooth penalty must be weak to fit it, which invites noise
+    noise = GaussianNoise(0.5)
+    clean = A(truth).double()
+    y = noise.sample(A(truth), generator=torch.Generator().manual_seed(3))
+    plain = torch.nn.functional.interpolate(y, scale_factor=f, mode="bicubic")
+    count = torch.ones_like(y, dtype=torch.bool)
+    M = _dense(A.double(), n)
+    D = torch.cat([_dense(lambda v: v[..., 1:, :] - v[..., :-1, :], n), _dense(lambda v: v[..., :, 1:] - v[..., :, :-1], n)])
+    w = 1 / 0.25
+
+    def exact(lam: float) -> tuple[float, float, float]:
+        """chi2, trace(H) / N and prediction error / (N sigma^2) of the Tikhonov solution for ``lam``."""
+        S = torch.linalg.inv(M.T @ M * w + lam * D.T @ D)
+        x = S @ (M.T @ (w * y.double().flatten()))
+        H = w * M @ S @ M.T
+        m = y.numel()
+        return (float(w * ((y.double().flatten() - M @ x) ** 2).sum() / m), float(torch.trace(H)) / m,
+                float(w * ((clean.flatten() - M @ x) ** 2).sum() / m))
+
+    fits = {rule: correct(A.double(), noise, y, count, plain, torch.ones_like(plain), target=target,
+                          iterations=400, rule=rule) for rule in ("risk", "discrepancy")}
+    risky = fits["risk"]
+    chi2, dof, _ = exact(risky.lam)
+    assert risky.chi2 == pytest.approx(chi2, rel=0.02) and risky.chi2 <= target
+    # 0 <= H <= I, so |H|_F^2 <= trace(H): one probe's standard error is at most sqrt(2 trace(H)) / N
+    assert abs(risky.dof - dof) < 4 * math.sqrt(2 * dof / y.numel())
+    grid = [risky.lam * 10.0**e for e in torch.linspace(-2, 2, 33).tolist()]
+    feasible = [c + 2 * d for c, d, _ in map(exact, grid) if c <= target]
+    assert chi2 + 2 * dof <= min(feasible) * 1.05
+    assert exact(risky.lam)[2] < exact(fits["discrepancy"].lam)[2]
 
 
 def test_bands_cover_every_row_once_with_margins_of_the_reach() -> None:

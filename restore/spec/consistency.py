@@ -2,8 +2,9 @@
 
 The final image is ``x = anchor + r``: the anchor is the prior's restoration where its test accepts
 it and a regularised deconvolution elsewhere; ``r`` is an image-space correction, smooth by a
-gradient penalty whose weight follows Morozov's discrepancy principle (reduced chi-square ``target``),
-fitted band by band against every observed pixel of the frame.
+gradient penalty whose weight keeps the reduced chi-square at most ``target`` (the discrepancy
+principle) and, by ``rule``, is the largest such weight (Morozov) or has the least estimated risk
+among those (Stein), fitted band by band against every observed pixel of the frame.
 
 Example:
     >>> ConsistencySpec().alpha
@@ -12,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -24,7 +25,15 @@ class ConsistencySpec(Spec):
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = Field(
         1e-3, description="significance of the prior-rejection test (chi-square, n observed values as dof)"
     )
-    target: PositiveFloat = Field(1.0, description="reduced chi-square the correction aims at (discrepancy principle)")
+    rule: Literal["discrepancy", "risk"] = Field(
+        "discrepancy", description="how the correction's weight is set: discrepancy, Morozov's: the largest "
+        "weight whose chi-square is at most target; risk (experimental), the least estimated risk (Stein's: "
+        "the chi-square expected against a new noise draw) among weights whose chi-square is at most target"
+    )
+    target: PositiveFloat = Field(
+        1.0, description="largest reduced chi-square the correction may choose: the discrepancy rule's level, "
+        "the risk rule's ceiling (e.g. 1.1); inside the consistency band"
+    )
     iterations: Annotated[int, Field(ge=1)] = Field(30, description="conjugate-gradient steps per solve")
     band: Annotated[int, Field(ge=8)] = Field(64, description="observed rows per correction band")
     rounds: Annotated[int, Field(ge=0)] = Field(
