@@ -49,13 +49,13 @@ HIGHEST, LOWEST = 4.0, -4.0
 
 def _grad_normal(r: torch.Tensor, lam: torch.Tensor | float = 1.0) -> torch.Tensor:
     """``D^T L D r`` for forward differences ``D`` along both axes (no flux through the borders), each
-    difference weighted by ``L``: the mean of ``lam`` (a scalar or a per-pixel map) at its two pixels."""
+    difference weighted by ``L``: the harmonic mean of ``lam`` (a scalar or a per-pixel map) at its two pixels."""
     out = torch.zeros_like(r)
     dy = r[..., 1:, :] - r[..., :-1, :]
     dx = r[..., :, 1:] - r[..., :, :-1]
-    if isinstance(lam, torch.Tensor):
-        dy = dy * (lam[..., 1:, :] + lam[..., :-1, :]) / 2
-        dx = dx * (lam[..., :, 1:] + lam[..., :, :-1]) / 2
+    if isinstance(lam, torch.Tensor):  # harmonic: a boundary is as stiff as its softer side
+        dy = dy * 2 * lam[..., 1:, :] * lam[..., :-1, :] / (lam[..., 1:, :] + lam[..., :-1, :])
+        dx = dx * 2 * lam[..., :, 1:] * lam[..., :, :-1] / (lam[..., :, 1:] + lam[..., :, :-1])
     else:
         dy, dx = dy * lam, dx * lam
     out[..., 1:, :] += dy
@@ -63,14 +63,6 @@ def _grad_normal(r: torch.Tensor, lam: torch.Tensor | float = 1.0) -> torch.Tens
     out[..., :, 1:] += dx
     out[..., :, :-1] -= dx
     return out
-
-
-def local_chi2(chi2: torch.Tensor, valid: torch.Tensor, window: int) -> torch.Tensor:
-    """Mean of a per-pixel chi-square map ``(B, C, h, w)`` over the valid pixels of each ``window x window``
-    neighbourhood (all channels together), ``(B, 1, h, w)``; NaN where none is valid."""
-    pool = lambda t: torch.nn.functional.avg_pool2d(t.sum(1, keepdim=True), window, 1, window // 2,  # noqa: E731
-                                                   count_include_pad=False)
-    return pool(torch.where(valid, chi2, 0.0)) / pool(valid.float())
 
 
 def _cg(apply: callable, rhs: torch.Tensor, x: torch.Tensor, iterations: int) -> torch.Tensor:  # type: ignore[valid-type]
@@ -174,7 +166,7 @@ def _walk(system: _Normal, levels: list[float], lam_of: callable, rule: str, tar
             above = start
             continue
         if chosen is None:
-            chosen = start if above is None else _bisect(system, lam_of, above.level, start, target, risk)
+            chosen = start if above is None else _bisect(system, lam_of, above.level, start, target, risk, floor)
             if not risk:
                 return chosen
         if start.chi2 < floor:
@@ -195,9 +187,12 @@ def _walk(system: _Normal, levels: list[float], lam_of: callable, rule: str, tar
 
 
 def _bisect(system: _Normal, lam_of: callable, high: float, low: _Trial, target: float,  # type: ignore[valid-type]
-            risk: bool, steps: int = 3) -> _Trial:
-    """The smoothest level in ``[low.level, high]`` whose chi-square is at most ``target``, by bisection."""
-    for _ in range(steps):
+            risk: bool, floor: float = 0.0, steps: int = 3, most: int = 8) -> _Trial:
+    """The smoothest level in ``[low.level, high]`` whose chi-square is at most ``target``, by bisection:
+    ``steps`` halvings, more (up to ``most``) while its chi-square is still below ``floor`` (a steep curve)."""
+    for step in range(most):
+        if step >= steps and low.chi2 >= floor:
+            break
         trial = system.trial((low.level + high) / 2, lam_of((low.level + high) / 2), low, risk)
         if trial.chi2 <= target:
             low = trial
@@ -206,10 +201,58 @@ def _bisect(system: _Normal, lam_of: callable, high: float, low: _Trial, target:
     return low
 
 
+def block_zones(shape: tuple[int, int], size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Labels ``(1, 1, h, w)`` of ``size x size`` blocks of an observed grid ``shape``, row by row.
+
+    Example:
+        >>> block_zones((4, 6), 3)[0, 0].tolist()
+        [[0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1], [2, 2, 2, 3, 3, 3]]
+    """
+    h, w = shape
+    rows = torch.arange(h, device=device) // size
+    cols = torch.arange(w, device=device) // size
+    return (rows[:, None] * ((w + size - 1) // size) + cols[None, :])[None, None]
+
+
+def _zoned(system: _Normal, labels: torch.Tensor, single: _Trial, lam: float, f: int, target: float, rounds: int,
+           bounds: tuple[float, float]) -> tuple[_Trial, torch.Tensor]:
+    """The discrepancy principle per zone: each zone (``labels`` on the observed grid) gets its own multiple of
+    the single weight ``lam``, the largest whose zone chi-square is at most ``target``, by ``rounds`` of
+    bisection in ``log10`` run in all zones at once (one solve per round; zones interact only through the
+    forward model's reach). Zones without observed values keep ``lam``. Returns the solution and weight map."""
+    flat = labels.flatten()
+    count = torch.bincount(flat, weights=(system.weight > 0).float().sum(1).flatten())
+    k = count.numel()
+    level = torch.zeros(k, dtype=torch.float64)
+    low = torch.full((k,), math.nan, dtype=torch.float64)  # the largest level known to fit (chi2 <= target)
+    high = torch.full((k,), math.nan, dtype=torch.float64)  # the smallest level known not to
+    lo_b, hi_b = math.log10(bounds[0] / lam), math.log10(bounds[1] / lam)
+
+    def weights(levels: torch.Tensor) -> torch.Tensor:
+        per = (lam * 10.0 ** levels[flat].reshape(labels.shape)).to(system.rhs.dtype)
+        return per.repeat_interleave(f, -2).repeat_interleave(f, -1)
+
+    trial = single
+    for _ in range(rounds):
+        sq = (system.weight * (system.resid - system.forward(trial.r)) ** 2).sum(1).flatten()
+        chi2 = torch.bincount(flat, weights=sq, minlength=k).double() / count.clamp_min(1).double()
+        fit = chi2 <= target
+        low = torch.where(fit, level, low)
+        high = torch.where(fit, high, level)
+        up = torch.where(torch.isnan(high), level + 0.5, (level + high) / 2)
+        down = torch.where(torch.isnan(low), level - 1.0, (level + low) / 2)
+        level = torch.where(count > 0, torch.where(fit, up, down), level).clamp(lo_b, hi_b)
+        trial = system.trial(0.0, weights(level), trial, False)
+    best_levels = torch.where(torch.isnan(low), level, low)  # the fitting level where one is known
+    lam_map = weights(best_levels)
+    return system.trial(0.0, lam_map, trial, False), lam_map[:, :1]
+
+
 def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, count: torch.Tensor,
             anchor: torch.Tensor, plain: torch.Tensor | None = None, target: float = 1.0,
             iterations: int = 30, accept: tuple[float, float] | None = None, rounds: int = 0,
-            window: int = 9, protect: torch.Tensor | None = None, rule: str = "discrepancy") -> Fit:
+            window: int = 9, protect: torch.Tensor | None = None, rule: str = "discrepancy",
+            zones: torch.Tensor | None = None) -> Fit:
     """Fit ``r`` for an observed band ``y`` ``(1, C, h, w)`` (``count``: the pixels that enter the data
     term) and its ``anchor`` ``(1, C, h * f, w * f)``. ``plain`` (0..1, the anchor's shape) is the part of
     each pixel that is the plain upsampling, not the prior: there the gradient penalty acts on the image
@@ -221,11 +264,12 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
     The weight: ``rule="discrepancy"`` (default), Morozov's, the largest whose reduced chi-square is at
     most ``target``; ``rule="risk"``, among the weights whose chi-square is at most ``target``, the one of least
     estimated risk (:class:`Fit`), which stops the noise fitting a weight set to exactly the discrepancy level
-    does where the anchor needs a strong correction. ``rounds`` > 0 then makes the weight local: each round
-    multiplies it, per pixel, by ``(target / local chi2)^1.5`` (local chi2 over ``window`` observed pixels),
-    so that the discrepancy holds in every neighbourhood, not only on average (bright sources no longer
-    force noise fitting on blank sky); the local shape's level is chosen by the same rule, and kept only
-    where it does better than the single weight (less risk; or, by discrepancy, no worse a fit)."""
+    does where the anchor needs a strong correction. ``rounds`` > 0 then makes the weight local per zone
+    (``zones``, labels on the observed grid, e.g. the engine's regions and background; default
+    ``window x window`` blocks): the discrepancy principle per zone by bisection (:func:`_zoned`), so that
+    bright sources no longer force noise fitting on blank sky; by the risk rule the zones' shape is kept and
+    its level walked. The zoned solution is kept only when the band stays inside the consistency band and
+    (risk) its risk is less."""
     if rule not in ("risk", "discrepancy"):
         raise ValueError(f"rule must be 'risk' or 'discrepancy', not {rule!r}")
     with torch.no_grad():
@@ -233,7 +277,15 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         y = y.float()
         valid = valid_mask(y, count)
         mu = forward(anchor)
-        weight = torch.where(valid, 1.0 / likelihood.variance(mu).clamp_min(1e-12), 0.0)
+        # the variance where the anchor is the plain upsampling is taken at its 3 x 3 observed-pixel mean: at the
+        # noisy upsampling itself the weights follow its noise (lower where it drew high), which biases a fitted
+        # sky level low (Pearson's bias); the image written is smooth there, as the weights then assume
+        at = mu
+        if plain is not None:
+            f = anchor.shape[-1] // y.shape[-1]
+            part = torch.nn.functional.avg_pool2d(plain.float().mean(1, keepdim=True), f)
+            at = mu + part * (torch.nn.functional.avg_pool2d(mu, 3, 1, 1, count_include_pad=False) - mu)
+        weight = torch.where(valid, 1.0 / likelihood.variance(at).clamp_min(1e-12), 0.0)
         resid = torch.where(valid, y - likelihood.mean(mu), 0.0)
         n = max(int(valid.sum()), 1)
         chi2_anchor = float((weight * resid**2).sum()) / n
@@ -252,21 +304,14 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         lam = scale * 10.0**single.level
         if rounds:
             f = anchor.shape[-1] // y.shape[-1]
-            lam_map = torch.full_like(anchor[:, :1], lam)
-            bounds = (scale * 10.0**LOWEST, scale * 10.0**HIGHEST)
-            shaped = single
-            for _ in range(rounds):
-                per_pixel = weight * (resid - forward(shaped.r)) ** 2
-                ratio = torch.nan_to_num(local_chi2(per_pixel, valid, window) / target, nan=1.0).clamp(0.1, 10.0)
-                step = ratio.repeat_interleave(f, -2).repeat_interleave(f, -1) ** -1.5
-                lam_map = (lam_map * step).clamp(*bounds)
-                shaped = system.trial(0.0, lam_map, shaped, False)
-            # the local shape kept, its level chosen by the rule. A misfit that is left is local (a model
-            # mismatch: a star's real PSF): it is reported, never hidden by fitting noise elsewhere.
-            shaped = _walk(system, [2.0 - 0.5 * i for i in range(7)], lambda s: lam_map * 10.0**s, rule, target,
-                           low_ok, start=shaped, first_steps=4 * iterations)
-            better = shaped.risk < single.risk if rule == "risk" else shaped.chi2 <= max(high_ok, single.chi2)
-            if better:
+            labels = zones if zones is not None else block_zones(y.shape[-2:], window, y.device)
+            shaped, lam_map = _zoned(system, labels, single, lam, f, target, rounds,
+                                     (scale * 10.0**LOWEST, scale * 10.0**HIGHEST))
+            if rule == "risk":  # the zones' shape kept, its level the one of least risk
+                shaped = _walk(system, [1.0 - 0.5 * i for i in range(5)], lambda s: lam_map * 10.0**s, rule,
+                               target, low_ok, first_steps=4 * iterations)
+            fits = low_ok <= shaped.chi2 <= max(high_ok, single.chi2)  # the zoned weights must not leave the band
+            if fits and (shaped.risk < single.risk if rule == "risk" else True):
                 best, lam = shaped, float(lam_map.median()) * 10.0**shaped.level
         dof = best.dof if rule == "risk" else math.nan
         return Fit(best.r.to(torch.float32), lam, chi2_anchor, best.chi2, dof)

@@ -243,7 +243,8 @@ class Engine:
             count[:, plan.count_hi - plan.lo // f :] = False
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
                           part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
-                          rounds=spec.rounds, window=spec.window, protect=keep, rule=spec.rule)
+                          rounds=spec.rounds, protect=keep, rule=spec.rule,
+                          zones=self._zones(ys.start, ys.stop).to(device))
             lams.append(fit.lam)
             dofs.append(fit.dof)
             kept = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
@@ -257,6 +258,16 @@ class Engine:
                                  "dof": [round(float(d), 4) for d, v in zip(dofs, lams) if np.isfinite(v)],
                                  "runtime_s": round(time.perf_counter() - start, 3)}
         return image
+
+    def _zones(self, first: int, end: int) -> torch.Tensor:
+        """Labels ``(1, 1, end - first, w)`` of observed rows ``[first, end)``: 0 the background, ``i + 1``
+        region ``i`` (a later region's box over an earlier one's), the zones of the correction's weight."""
+        labels = torch.zeros(1, 1, end - first, self.y.shape[-1], dtype=torch.long)
+        for i, reg in enumerate(self.stats.regions):
+            top, left, h, w = reg["box"]
+            rows = slice(max(top - first, 0), max(min(top + h, end) - first, 0))
+            labels[..., rows, max(left, 0) : max(left + w, 0)] = i + 1
+        return labels
 
     def _measured(self, image: Raster, spread: Raster, samples: np.ndarray | None) -> Outcome:
         """The chi map of ``image`` and the reduced chi-squares: whole frame, restored regions, each region."""

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import OddSize, PositiveFloat, Spec
+from .base import PositiveFloat, Spec
 
 
 class ConsistencySpec(Spec):
@@ -37,6 +37,6 @@ class ConsistencySpec(Spec):
     iterations: Annotated[int, Field(ge=1)] = Field(30, description="conjugate-gradient steps per solve")
     band: Annotated[int, Field(ge=8)] = Field(64, description="observed rows per correction band")
     rounds: Annotated[int, Field(ge=0)] = Field(
-        4, description="rounds making the weight local (the discrepancy holds in every neighbourhood); 0: one weight"
+        10, description="bisection rounds making the weight local: the discrepancy holds in every region "
+        "(each tile or object, and the background), not only on average; 0: one weight"
     )
-    window: OddSize = Field(9, description="neighbourhood of the local discrepancy, in observed pixels (odd)")
