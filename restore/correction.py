@@ -11,8 +11,8 @@ solved by conjugate gradients. ``lam`` is chosen among the weights whose reduced
 (``rule="discrepancy"``) Morozov's, the largest such weight; ``rule="risk"``, the one of least estimated
 risk (Stein's unbiased risk estimate ``chi2 + 2 dof``, ``dof`` the trace of the correction's hat matrix
 per observed value by Hutchinson's probe: the chi-square expected against a new noise draw), which
-fits less noise where the anchor needs a strong correction (on real files it lowered that chi-square
-by a few percent and helped per-region consistency, but left some frames outside the band: experimental). Where the anchor is
+fits less noise where the anchor needs a strong correction (experimental: on the real-file benchmark it
+bought no gain over Morozov's, at more cost and fewer regions in band). Where the anchor is
 the plain upsampling, the penalty acts on the image itself (``|grad x|^2``): ``anchor + r`` is then a
 classical Tikhonov deconvolution at the discrepancy level, which neither overrules nor over-fits the
 data. Where only the prior's content remains and it already explains the data (reduced chi-square
@@ -97,10 +97,6 @@ class Fit:
     chi2: float
     dof: float = 0.0
 
-    @property
-    def risk(self) -> float:
-        return self.chi2 + 2 * self.dof
-
 
 @dataclass
 class _Trial:
@@ -128,8 +124,12 @@ class _Normal:
         self.probe = torch.where(valid, z.to(resid.device), 0.0) * weight.sqrt()  # W^(1/2) z
         self.probe_rhs = forward.adjoint(self.probe)
 
+    def misfit(self, r: torch.Tensor) -> torch.Tensor:
+        """Weighted squared residuals of ``anchor + r``, summed over channels, ``(1, 1, h, w)``."""
+        return (self.weight * (self.resid - self.forward(r)) ** 2).sum(1, keepdim=True)
+
     def chi2(self, r: torch.Tensor) -> float:
-        return float((self.weight * (self.resid - self.forward(r)) ** 2).sum()) / self.n
+        return float(self.misfit(r).sum()) / self.n
 
     def _cg(self, lam: float | torch.Tensor, rhs: torch.Tensor, start: torch.Tensor, steps: int) -> torch.Tensor:
         return _cg(lambda v: self.forward.adjoint(self.weight * self.forward(v)) + _grad_normal(v, lam),
@@ -155,7 +155,7 @@ def _walk(system: _Normal, levels: list[float], lam_of: callable, rule: str, tar
     cold), the level the rule chooses. First the smoothest whose chi-square is at most ``target`` (bisected
     with the level above): ``discrepancy`` stops there; ``risk`` goes on down to the least estimated risk
     among those with chi-square in ``[floor, target]`` (stopping when chi-square falls below ``floor``, noise
-    fitting, or the risk has risen twice), refined a quarter step either side. Where no level reaches
+    fitting, or the risk has risen twice), refined half a step either side. Where no level reaches
     ``target``, the last (least chi-square)."""
     risk = rule == "risk"
     above, chosen, rising = None, None, 0
@@ -234,8 +234,7 @@ def _zoned(system: _Normal, labels: torch.Tensor, single: _Trial, lam: float, f:
 
     trial = single
     for _ in range(rounds):
-        sq = (system.weight * (system.resid - system.forward(trial.r)) ** 2).sum(1).flatten()
-        chi2 = torch.bincount(flat, weights=sq, minlength=k).double() / count.clamp_min(1).double()
+        chi2 = torch.bincount(flat, weights=system.misfit(trial.r).flatten(), minlength=k).double() / count.clamp_min(1).double()
         fit = chi2 <= target
         low = torch.where(fit, level, low)
         high = torch.where(fit, high, level)
@@ -245,7 +244,7 @@ def _zoned(system: _Normal, labels: torch.Tensor, single: _Trial, lam: float, f:
         trial = system.trial(0.0, weights(level), trial, False)
     best_levels = torch.where(torch.isnan(low), level, low)  # the fitting level where one is known
     lam_map = weights(best_levels)
-    return system.trial(0.0, lam_map, trial, False), lam_map[:, :1]
+    return system.trial(0.0, lam_map, trial, False), lam_map
 
 
 def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, count: torch.Tensor,
@@ -277,12 +276,12 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         y = y.float()
         valid = valid_mask(y, count)
         mu = forward(anchor)
+        f = anchor.shape[-1] // y.shape[-1]
         # the variance where the anchor is the plain upsampling is taken at its 3 x 3 observed-pixel mean: at the
         # noisy upsampling itself the weights follow its noise (lower where it drew high), which biases a fitted
         # sky level low (Pearson's bias); the image written is smooth there, as the weights then assume
         at = mu
         if plain is not None:
-            f = anchor.shape[-1] // y.shape[-1]
             part = torch.nn.functional.avg_pool2d(plain.float().mean(1, keepdim=True), f)
             at = mu + part * (torch.nn.functional.avg_pool2d(mu, 3, 1, 1, count_include_pad=False) - mu)
         weight = torch.where(valid, 1.0 / likelihood.variance(at).clamp_min(1e-12), 0.0)
@@ -303,7 +302,6 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
                               first_steps=4 * iterations)
         lam = scale * 10.0**single.level
         if rounds:
-            f = anchor.shape[-1] // y.shape[-1]
             labels = zones if zones is not None else block_zones(y.shape[-2:], window, y.device)
             shaped, lam_map = _zoned(system, labels, single, lam, f, target, rounds,
                                      (scale * 10.0**LOWEST, scale * 10.0**HIGHEST))

@@ -230,7 +230,7 @@ class Engine:
         if not spec.correct:
             return anchor
         start, image, lams, dofs = time.perf_counter(), store(self.shape), [], []
-        device = self.parts.device
+        device, zones = self.parts.device, self._zones()
         for plan in plan_bands(self.obs.data.shape[1], f, self.reach, spec.band):
             rows = torch.from_numpy(read_rows(anchor, plan.lo, plan.hi - plan.lo))[None].to(device)
             part = torch.from_numpy(read_rows(plain, plan.lo, plan.hi - plan.lo))[None].to(device)
@@ -244,7 +244,7 @@ class Engine:
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
                           part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
                           rounds=spec.rounds, protect=keep, rule=spec.rule,
-                          zones=self._zones(ys.start, ys.stop).to(device))
+                          zones=zones[..., ys, :].to(device))
             lams.append(fit.lam)
             dofs.append(fit.dof)
             kept = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
@@ -259,14 +259,12 @@ class Engine:
                                  "runtime_s": round(time.perf_counter() - start, 3)}
         return image
 
-    def _zones(self, first: int, end: int) -> torch.Tensor:
-        """Labels ``(1, 1, end - first, w)`` of observed rows ``[first, end)``: 0 the background, ``i + 1``
-        region ``i`` (a later region's box over an earlier one's), the zones of the correction's weight."""
-        labels = torch.zeros(1, 1, end - first, self.y.shape[-1], dtype=torch.long)
+    def _zones(self) -> torch.Tensor:
+        """Labels ``(1, 1, h, w)`` of the observed frame: 0 the background, ``i + 1`` region ``i`` (a later
+        region's box over an earlier one's), the zones of the correction's weight."""
+        labels = torch.zeros(1, 1, *self.y.shape[-2:], dtype=torch.long)
         for i, reg in enumerate(self.stats.regions):
-            top, left, h, w = reg["box"]
-            rows = slice(max(top - first, 0), max(min(top + h, end) - first, 0))
-            labels[..., rows, max(left, 0) : max(left + w, 0)] = i + 1
+            labels[(..., *_box(reg)[1:])] = i + 1
         return labels
 
     def _measured(self, image: Raster, spread: Raster, samples: np.ndarray | None) -> Outcome:
