@@ -69,7 +69,8 @@ class Job:
     placement on the window's sharp grid when it is resampled (``None``: a plain crop); ``top`` the first
     sharp row it touches; ``box`` its observed-grid ``(top, left, height, width)``; ``region`` its tile or
     object index; ``level`` a local background (observed units, above the likelihood's) taken out of ``y``
-    for the search and put back into its restoration."""
+    for the search and put back into its restoration; ``fitted`` ``(R, R)`` the part of each restored
+    pixel's signal that lands on pixels the search fits (``None``: all of it)."""
 
     group: int
     y: torch.Tensor
@@ -80,6 +81,7 @@ class Job:
     region: int
     warp: torch.Tensor | None = None
     level: float = 0.0
+    fitted: torch.Tensor | None = None
 
 
 class PointFit(NamedTuple):
@@ -185,6 +187,7 @@ class Engine:
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
         self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
         self.groups, self.rest = self._plane_groups()
+        self.window = cosine_window(prior.resolution, getattr(spec.layout, "feather", 0.5))  # a cutout's paste weight
         c, h, w = obs.data.shape
         self.shape = (c, h * self.factor, w * self.factor)
         self.stats = Stats()
@@ -328,7 +331,7 @@ class Engine:
         jobs = sorted(self._cutout_jobs(cutouts), key=lambda j: j.top)
         fits = {j.region: self._point_fit(j) for j in jobs if layout.points and j.warp is None}
         self.points = {region: fit for region, fit in fits.items() if fit is not None}
-        pasters = self._accumulators(Paster, keep_samples, cosine_window(prior.resolution, layout.feather))
+        pasters = self._accumulators(Paster, keep_samples, self.window)
         for top, upto in self._in_row_order(jobs, pasters):
             (mean, coverage), (var, _), (model, _), *kept = (p.take(upto) for p in pasters)
             band = self._band(top, (mean, var, kept[0][0] if kept else None), coverage.clamp(max=1.0))
@@ -494,6 +497,8 @@ class Engine:
                 test = prior_test(float(chi2[i].min()), int(counts[i]), spec.consistency.alpha,
                                   parts.config.chi2_range[1])
                 test["use"] = consistent[i] if bool(consistent[i].any()) else chi2[i] <= chi2[i].min()
+                if job.fitted is not None:  # pasted only where the data constrain it
+                    test["weight"] = self.window * job.fitted
                 self._report(job, test)
                 yield job, samples[i], test
             start += len(chunk)
@@ -540,7 +545,7 @@ class Engine:
         jobs = []
         for i, (place, (top, left, *_)) in enumerate(zip(places, boxes)):
             local = shifted(place, left * f, top * f)
-            covered = None
+            covered, op = None, None
             if not exact:
                 with torch.no_grad():
                     op = parts.forward * Warp(local[:2], (r, r), (size * f, size * f)).to(device)
@@ -549,8 +554,10 @@ class Engine:
             for g, planes in enumerate(self.groups):
                 yw, mw = crop(self.y[planes], self.mask[planes], top, left, size, size)
                 level = self._local_level(yw, mw) if self.parts.spec.layout.local_background else 0.0
-                jobs.append(Job(g, yw - level, mw if covered is None else mw & covered, where=place, top=sharp_top,
-                                box=(top, left, size, size), region=i, warp=None if exact else local, level=level))
+                mask = mw if covered is None else mw & covered
+                jobs.append(Job(g, yw - level, mask, where=place, top=sharp_top, box=(top, left, size, size),
+                                region=i, warp=None if exact else local, level=level,
+                                fitted=None if op is None else _fitted(op, mask.to(device))))
         return jobs
 
     # ------------------------------------------------------------------ the plain estimate
@@ -594,3 +601,20 @@ def _object_cover(regions: list[dict[str, Any]], shape: tuple[int, ...]) -> np.n
     for reg in regions:
         cover[_box(reg)] = True
     return cover
+
+
+def _fitted(op: LinearOperator, mask: torch.Tensor) -> torch.Tensor:
+    """The part ``(R, R)`` of each restored pixel's signal, through ``op`` (cutout to observed window), that
+    lands on pixels ``mask`` ``(C, h, w)`` marks as fitted: 1 deep inside a cutout, 0 where no fitted pixel
+    sees it.
+
+    Example:
+        >>> from restore.degradations import Downsample
+        >>> m = torch.zeros(1, 2, 2, dtype=torch.bool); m[:, :, 0] = True
+        >>> _fitted(Downsample(2, "mean"), m)[0].tolist()
+        [1.0, 1.0, 0.0, 0.0]
+    """
+    with torch.no_grad():
+        hit = op.adjoint(mask.float().mean(0)[None, None])
+        total = op.adjoint(torch.ones_like(mask[None, :1], dtype=torch.float32))
+    return (hit / total.clamp_min(1e-12))[0, 0].clamp(0, 1).cpu()

@@ -51,3 +51,40 @@ def test_blank_sky_invents_nothing() -> None:
     assert np.isnan(res.std).all()
     assert float(np.abs(res.image).max()) < 5 * 5.0 / 16 * 4  # no galaxy: a few noise sigmas (scene units) at most
     assert 0.8 <= res.chi2 <= 1.2
+
+
+def test_fitted_part_of_a_shifted_cutout_is_zero_where_its_signal_leaves_the_window() -> None:
+    """Closed form: a 4x4 cutout shifted 2 sharp pixels right, 2x2 block mean; its right half lands outside the
+    window (no fitted pixel sees it: 0), its left half on fitted pixels (1)."""
+    import torch
+
+    from restore.degradations import Downsample, Warp
+    from restore.engine import _fitted
+
+    shift = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]])
+    op = Downsample(2, "mean") * Warp(shift, (4, 4), (4, 4))
+    part = _fitted(op, torch.ones(1, 2, 2, dtype=torch.bool))
+    assert part[:, :2].tolist() == [[1.0, 1.0]] * 4 and part[:, 2:].tolist() == [[0.0, 0.0]] * 4
+    half = torch.tensor([[[True, False], [True, False]]])  # only the window's left column fitted
+    assert _fitted(op, half).tolist() == [[0.0, 0.0, 0.0, 0.0]] * 4  # the cutout lands on its right column
+
+
+def test_resampled_cutout_is_pasted_only_where_its_search_fitted() -> None:
+    """A face cutout scaled off the pixel grid at the frame's corner: the paste weight of each restored pixel
+    is the part of its signal the search fitted (the window's pixels inside the frame, whole PSF covered)."""
+    import torch
+
+    from restore.domains import Observation
+    from restore.engine import Engine
+    from restore.geometry import Cutout
+
+    spec = restore.load_recipe(RECIPES / "faces.yaml", FAST)
+    pipe = restore.Pipeline(spec, progress=False)
+    obs = Observation.from_array(np.full((3, 16, 16), 100.0, np.float32))
+    engine = Engine(pipe.parts, obs)
+    (job, *_), r = engine._cutout_jobs([Cutout(x=3.0, y=3.0, size=9.0)]), pipe.parts.prior.resolution
+    assert job.warp is not None and job.fitted is not None and job.fitted.shape == (r, r)
+    assert float(job.fitted.min()) == 0.0 and float(job.fitted[r // 2, r // 2]) == pytest.approx(1.0)
+    assert 0.0 <= float(job.fitted.min()) and float(job.fitted.max()) <= 1.0 + 1e-6
+    outside = job.box[0] < 0 or job.box[1] < 0  # the window reaches past the frame's top or left
+    assert outside and float(job.fitted[0, 0]) == 0.0 and bool(torch.isfinite(job.fitted).all())
