@@ -289,8 +289,9 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         n = max(int(valid.sum()), 1)
         chi2_anchor = float((weight * resid**2).sum()) / n
         low_ok, high_ok = accept if accept is not None else (0.0, target)
-        if chi2_anchor < low_ok:  # the anchor fits the noise: smooth the image itself, points excepted
+        if chi2_anchor < low_ok:  # the anchor fits the noise: smooth the image itself, points excepted, just
             plain = torch.ones_like(anchor) if protect is None else (~protect).to(anchor.dtype)
+            target = 0.5 * (low_ok + target)  # into the band (the least change that makes it consistent)
         smooth = plain is not None and bool((plain > 0).any())
         if (chi2_anchor <= high_ok and not smooth) or not bool(valid.any()):
             return Fit(torch.zeros_like(anchor).float(), math.inf, chi2_anchor, chi2_anchor)
