@@ -43,8 +43,9 @@ import torch
 from .degradations.base import LinearOperator
 from .degradations.noise import Likelihood, valid_mask
 
-HIGHEST, LOWEST = 4.0, -4.0
-"""log10 of the largest and smallest relative weight tried (relative to the data term's curvature)."""
+HIGHEST, LOWEST = 4.0, -8.0
+"""log10 of the largest and smallest weight tried, relative to the data term's curvature (the smallest reaches
+sources at a signal-to-noise of 10^4 per pixel: sum-binned bright galaxies)."""
 
 
 def _grad_normal(r: torch.Tensor, lam: torch.Tensor | float = 1.0) -> torch.Tensor:

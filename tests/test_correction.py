@@ -144,3 +144,17 @@ def test_zones_each_reach_the_discrepancy_level() -> None:
     zoned = correct(A, noise, y, ones, plain, torch.ones_like(plain), rounds=8, iterations=60, zones=zones)
     assert not all(0.8 <= c <= 1.2 for c in zone_chi2(one))
     assert all(0.8 <= c <= 1.2 for c in zone_chi2(zoned)) and 0.8 <= zoned.chi2 <= 1.0
+
+
+def test_a_very_bright_compact_source_is_fitted_to_the_discrepancy_level() -> None:
+    """A compact source at a signal-to-noise of ~10^4 per pixel (8x sum binning) needs a weight far below the
+    data term's curvature: the walk reaches it (with 10^-4 as the lowest relative weight it stopped at chi2 10.7)."""
+    a = Downsample(8, "sum") * Blur.gaussian(6.0)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    truth = (400 * torch.exp(-((xx - 37.3) ** 2 + (yy - 21.6) ** 2) / 8))[None, None]
+    noise = GaussianNoise(0.5)
+    y = noise.sample(a(truth), generator=torch.Generator().manual_seed(0))
+    assert float(y.max()) / 0.5 > 5000
+    fit = correct(a, noise, y, torch.ones_like(y, dtype=torch.bool), torch.zeros_like(truth), torch.ones_like(truth),
+                  accept=(0.8, 1.2))
+    assert fit.chi2_anchor > 1e5 and 0.5 <= fit.chi2 <= 1.0
