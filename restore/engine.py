@@ -69,8 +69,9 @@ class Job:
     placement on the window's sharp grid when it is resampled (``None``: a plain crop); ``top`` the first
     sharp row it touches; ``box`` its observed-grid ``(top, left, height, width)``; ``region`` its tile or
     object index; ``level`` a local background (observed units, above the likelihood's) taken out of ``y``
-    for the search and put back into its restoration; ``fitted`` ``(R, R)`` the part of each restored
-    pixel's signal that lands on pixels the search fits (``None``: all of it)."""
+    for the search and put back into its restoration; ``weight`` ``(R, R)`` a resampled cutout's paste
+    weight: its window times the part of each restored pixel's signal that lands on pixels the search fits
+    (``None``: the window alone)."""
 
     group: int
     y: torch.Tensor
@@ -81,7 +82,7 @@ class Job:
     region: int
     warp: torch.Tensor | None = None
     level: float = 0.0
-    fitted: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
 
 
 class PointFit(NamedTuple):
@@ -187,7 +188,6 @@ class Engine:
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
         self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
         self.groups, self.rest = self._plane_groups()
-        self.window = cosine_window(prior.resolution, getattr(spec.layout, "feather", 0.5))  # a cutout's paste weight
         c, h, w = obs.data.shape
         self.shape = (c, h * self.factor, w * self.factor)
         self.stats = Stats()
@@ -328,10 +328,11 @@ class Engine:
                           stacklevel=4)
         self.stats.regions = [{"kind": "object", "x": round(c.x, 2), "y": round(c.y, 2),
                                "size": c.size and round(c.size, 2), "score": round(c.score, 3)} for c in cutouts]
-        jobs = sorted(self._cutout_jobs(cutouts), key=lambda j: j.top)
+        window = cosine_window(prior.resolution, layout.feather)  # a cutout's paste weight
+        jobs = sorted(self._cutout_jobs(cutouts, window), key=lambda j: j.top)
         fits = {j.region: self._point_fit(j) for j in jobs if layout.points and j.warp is None}
         self.points = {region: fit for region, fit in fits.items() if fit is not None}
-        pasters = self._accumulators(Paster, keep_samples, self.window)
+        pasters = self._accumulators(Paster, keep_samples, window)
         for top, upto in self._in_row_order(jobs, pasters):
             (mean, coverage), (var, _), (model, _), *kept = (p.take(upto) for p in pasters)
             band = self._band(top, (mean, var, kept[0][0] if kept else None), coverage.clamp(max=1.0))
@@ -497,8 +498,8 @@ class Engine:
                 test = prior_test(float(chi2[i].min()), int(counts[i]), spec.consistency.alpha,
                                   parts.config.chi2_range[1])
                 test["use"] = consistent[i] if bool(consistent[i].any()) else chi2[i] <= chi2[i].min()
-                if job.fitted is not None:  # pasted only where the data constrain it
-                    test["weight"] = self.window * job.fitted
+                if job.weight is not None:  # pasted only where the data constrain it
+                    test["weight"] = job.weight
                 self._report(job, test)
                 yield job, samples[i], test
             start += len(chunk)
@@ -527,10 +528,11 @@ class Engine:
         values = y[mask & ring & torch.isfinite(y)]
         return float(values.median()) - self.likelihood.background if values.numel() else 0.0
 
-    def _cutout_jobs(self, cutouts: list) -> list[Job]:
+    def _cutout_jobs(self, cutouts: list, window: torch.Tensor) -> list[Job]:
         """Search jobs of cutouts. Unit-scale, whole-pixel cutouts are plain tile crops; otherwise each job
         is the observed window its cutout covers (one size for all), with the cutout's placement on the
-        window's sharp grid, and only the pixels whose whole PSF footprint the cutout covers count."""
+        window's sharp grid, only the pixels whose whole PSF footprint the cutout covers count, and its
+        paste weight is ``window`` where those pixels see it (:func:`_fitted`)."""
         parts, f = self.parts, self.factor
         r, device = parts.prior.resolution, parts.device
         framing = Framing.from_card(parts.prior.card, r)
@@ -557,7 +559,7 @@ class Engine:
                 mask = mw if covered is None else mw & covered
                 jobs.append(Job(g, yw - level, mask, where=place, top=sharp_top, box=(top, left, size, size),
                                 region=i, warp=None if exact else local, level=level,
-                                fitted=None if op is None else _fitted(op, mask.to(device))))
+                                weight=None if op is None else window * _fitted(op, mask.to(device))))
         return jobs
 
     # ------------------------------------------------------------------ the plain estimate

@@ -82,9 +82,11 @@ def test_resampled_cutout_is_pasted_only_where_its_search_fitted() -> None:
     pipe = restore.Pipeline(spec, progress=False)
     obs = Observation.from_array(np.full((3, 16, 16), 100.0, np.float32))
     engine = Engine(pipe.parts, obs)
-    (job, *_), r = engine._cutout_jobs([Cutout(x=3.0, y=3.0, size=9.0)]), pipe.parts.prior.resolution
-    assert job.warp is not None and job.fitted is not None and job.fitted.shape == (r, r)
-    assert float(job.fitted.min()) == 0.0 and float(job.fitted[r // 2, r // 2]) == pytest.approx(1.0)
-    assert 0.0 <= float(job.fitted.min()) and float(job.fitted.max()) <= 1.0 + 1e-6
+    r = pipe.parts.prior.resolution
+    ones = torch.ones(r, r)  # a flat window: the paste weight is then the fitted part itself
+    (job, *_) = engine._cutout_jobs([Cutout(x=3.0, y=3.0, size=9.0)], ones)
+    assert job.warp is not None and job.weight is not None and job.weight.shape == (r, r)
+    assert float(job.weight.min()) == 0.0 and float(job.weight[r // 2, r // 2]) == pytest.approx(1.0)
+    assert 0.0 <= float(job.weight.min()) and float(job.weight.max()) <= 1.0 + 1e-6
     outside = job.box[0] < 0 or job.box[1] < 0  # the window reaches past the frame's top or left
-    assert outside and float(job.fitted[0, 0]) == 0.0 and bool(torch.isfinite(job.fitted).all())
+    assert outside and float(job.weight[0, 0]) == 0.0 and bool(torch.isfinite(job.weight).all())
