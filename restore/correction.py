@@ -3,10 +3,13 @@
 The anchor is what the band engine made: the prior's restoration where its test accepted it, a plain
 upsampling elsewhere. ``r`` minimises
 
-    sum_i w_i (y_i - E[y_i | A(anchor + r)])^2  +  lam * |grad r|^2
+    sum_i w_i (y_i - E[y_i | A(anchor + r)])^2  +  lam * sum_j m_j |grad r|_j^2
 
-(``w = 1 / variance`` of the likelihood at ``A(anchor)``: the Gaussian form of every noise model),
-solved by conjugate gradients. ``lam`` is chosen among the weights whose reduced chi-square is at most
+(``w = 1 / variance`` of the likelihood at ``A(anchor)``: the Gaussian form of every noise model; ``m`` the
+squared slope of the domain's normalisation at the anchor, :func:`stretch_stiffness`, so that the penalty
+acts on gradients of the image the prior and the user see: for astronomy's asinh stretch the faint sky and
+halos are held smooth while bright cores are fitted, where a linear penalty rings across the faint parts;
+1 for a linear normalisation), solved by Jacobi-preconditioned conjugate gradients. ``lam`` is chosen among the weights whose reduced chi-square is at most
 ``target`` (the discrepancy level), by bisection and a walk in ``log lam``: by default
 (``rule="discrepancy"``) Morozov's, the largest such weight; ``rule="risk"``, the one of least estimated
 risk (Stein's unbiased risk estimate ``chi2 + 2 dof``, ``dof`` the trace of the correction's hat matrix
@@ -36,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,17 +52,22 @@ HIGHEST, LOWEST = 4.0, -8.0
 sources at a signal-to-noise of 10^4 per pixel: sum-binned bright galaxies)."""
 
 
+def _edges(lam: torch.Tensor | float, like: torch.Tensor) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+    """The weights of the vertical and horizontal differences: ``lam`` (a scalar), or the harmonic mean of a
+    per-pixel map at each difference's two pixels (a boundary is as stiff as its softer side)."""
+    if not isinstance(lam, torch.Tensor):
+        return lam, lam
+    return (2 * lam[..., 1:, :] * lam[..., :-1, :] / (lam[..., 1:, :] + lam[..., :-1, :]),
+            2 * lam[..., :, 1:] * lam[..., :, :-1] / (lam[..., :, 1:] + lam[..., :, :-1]))
+
+
 def _grad_normal(r: torch.Tensor, lam: torch.Tensor | float = 1.0) -> torch.Tensor:
     """``D^T L D r`` for forward differences ``D`` along both axes (no flux through the borders), each
-    difference weighted by ``L``: the harmonic mean of ``lam`` (a scalar or a per-pixel map) at its two pixels."""
+    difference weighted by ``L`` (:func:`_edges`)."""
+    wy, wx = _edges(lam, r)
     out = torch.zeros_like(r)
-    dy = r[..., 1:, :] - r[..., :-1, :]
-    dx = r[..., :, 1:] - r[..., :, :-1]
-    if isinstance(lam, torch.Tensor):  # harmonic: a boundary is as stiff as its softer side
-        dy = dy * 2 * lam[..., 1:, :] * lam[..., :-1, :] / (lam[..., 1:, :] + lam[..., :-1, :])
-        dx = dx * 2 * lam[..., :, 1:] * lam[..., :, :-1] / (lam[..., :, 1:] + lam[..., :, :-1])
-    else:
-        dy, dx = dy * lam, dx * lam
+    dy = (r[..., 1:, :] - r[..., :-1, :]) * wy
+    dx = (r[..., :, 1:] - r[..., :, :-1]) * wx
     out[..., 1:, :] += dy
     out[..., :-1, :] -= dy
     out[..., :, 1:] += dx
@@ -66,21 +75,37 @@ def _grad_normal(r: torch.Tensor, lam: torch.Tensor | float = 1.0) -> torch.Tens
     return out
 
 
-def _cg(apply: callable, rhs: torch.Tensor, x: torch.Tensor, iterations: int) -> torch.Tensor:  # type: ignore[valid-type]
-    """Conjugate gradients for the symmetric positive system ``apply(x) = rhs``, from ``x``."""
+def _grad_diagonal(like: torch.Tensor, lam: torch.Tensor | float) -> torch.Tensor:
+    """The diagonal of ``D^T L D`` on images shaped ``like``: each pixel's sum of its differences' weights."""
+    wy, wx = _edges(lam, like)
+    out = torch.zeros_like(like)
+    out[..., 1:, :] += wy
+    out[..., :-1, :] += wy
+    out[..., :, 1:] += wx
+    out[..., :, :-1] += wx
+    return out
+
+
+def _cg(apply: callable, rhs: torch.Tensor, x: torch.Tensor, iterations: int,  # type: ignore[valid-type]
+        inverse_diagonal: torch.Tensor | None = None) -> torch.Tensor:
+    """Conjugate gradients for the symmetric positive system ``apply(x) = rhs``, from ``x``, preconditioned by
+    ``inverse_diagonal`` (Jacobi's: needed where the penalty's weight varies by orders of magnitude)."""
+    m = inverse_diagonal if inverse_diagonal is not None else 1.0
     r = rhs - apply(x)
-    p, rs = r.clone(), (r * r).sum()
+    z = m * r
+    p, rz = z.clone(), (r * z).sum()
     stop = 1e-8 * float((rhs * rhs).sum()) + 1e-30
     for _ in range(iterations):
-        if float(rs) <= stop:
+        if float((r * r).sum()) <= stop:
             break
         ap = apply(p)
-        alpha = rs / (p * ap).sum().clamp_min(1e-30)
+        alpha = rz / (p * ap).sum().clamp_min(1e-30)
         x = x + alpha * p
         r = r - alpha * ap
-        rs_new = (r * r).sum()
-        p = r + (rs_new / rs) * p
-        rs = rs_new
+        z = m * r
+        rz_new = (r * z).sum()
+        p = z + (rz_new / rz.clamp_min(1e-30)) * p
+        rz = rz_new
     return x
 
 
@@ -124,6 +149,11 @@ class _Normal:
         z = torch.randn(resid.shape, generator=torch.Generator().manual_seed(0), dtype=resid.dtype)
         self.probe = torch.where(valid, z.to(resid.device), 0.0) * weight.sqrt()  # W^(1/2) z
         self.probe_rhs = forward.adjoint(self.probe)
+        # the data term's diagonal, sum_i w_i A_ij^2 ~ (A^T w)_j |A e|^2 / sum(A e) for an impulse e (slow w)
+        e = torch.zeros(1, 1, 8 * forward.scale(), 8 * forward.scale(), dtype=resid.dtype, device=resid.device)
+        e[..., e.shape[-2] // 2, e.shape[-1] // 2] = 1.0
+        response = forward(e.expand(-1, resid.shape[1], -1, -1))
+        self.data_diagonal = forward.adjoint(weight) * float((response**2).sum() / response.sum().clamp_min(1e-30))
 
     def misfit(self, r: torch.Tensor) -> torch.Tensor:
         """Weighted squared residuals of ``anchor + r``, summed over channels, ``(1, 1, h, w)``."""
@@ -133,8 +163,9 @@ class _Normal:
         return float(self.misfit(r).sum()) / self.n
 
     def _cg(self, lam: float | torch.Tensor, rhs: torch.Tensor, start: torch.Tensor, steps: int) -> torch.Tensor:
+        diagonal = self.data_diagonal + _grad_diagonal(rhs, lam)
         return _cg(lambda v: self.forward.adjoint(self.weight * self.forward(v)) + _grad_normal(v, lam),
-                   rhs, start, steps)
+                   rhs, start, steps, 1.0 / diagonal.clamp_min(1e-30))
 
     def trial(self, level: float, lam: float | torch.Tensor, start: _Trial | None, risk: bool,
               steps: int | None = None) -> _Trial:
@@ -202,6 +233,27 @@ def _bisect(system: _Normal, lam_of: callable, high: float, low: _Trial, target:
     return low
 
 
+def stretch_stiffness(normalise: Callable[[torch.Tensor], torch.Tensor], anchor: torch.Tensor) -> torch.Tensor | None:
+    """The smoothness weight per pixel ``(1, 1, H, W)`` that makes the penalty act on gradients of the
+    normalised image (the stretch the prior and the user see): the squared slope of ``normalise`` at
+    ``anchor``, relative to its median (clamped to ``10^+-8``); ``None`` for a linear normalisation.
+
+    Example:
+        >>> from restore.domains.astronomy import Asinh
+        >>> m = stretch_stiffness(Asinh(1.0, 1000.0).forward, torch.tensor([0.0, 0.0, 10.0]).reshape(1, 1, 1, 3))
+        >>> [round(v, 4) for v in m.flatten().tolist()]
+        [1.0, 1.0, 0.0099]
+    """
+    v = anchor.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        normalise(v).sum().backward()
+    slope = v.grad.mean(1, keepdim=True) ** 2  # type: ignore[union-attr]
+    mid = slope.median()
+    if float((slope - mid).abs().max()) <= 1e-6 * float(mid):
+        return None
+    return (slope / mid.clamp_min(1e-30)).clamp(1e-8, 1e8)
+
+
 def block_zones(shape: tuple[int, int], size: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Labels ``(1, 1, h, w)`` of ``size x size`` blocks of an observed grid ``shape``, row by row.
 
@@ -216,7 +268,7 @@ def block_zones(shape: tuple[int, int], size: int, device: torch.device | str = 
 
 
 def _zoned(system: _Normal, labels: torch.Tensor, single: _Trial, lam: float, f: int, target: float, rounds: int,
-           bounds: tuple[float, float]) -> tuple[_Trial, torch.Tensor]:
+           bounds: tuple[float, float], stiff: torch.Tensor | float = 1.0) -> tuple[_Trial, torch.Tensor]:
     """The discrepancy principle per zone: each zone (``labels`` on the observed grid) gets its own multiple of
     the single weight ``lam``, the largest whose zone chi-square is at most ``target``, by ``rounds`` of
     bisection in ``log10`` run in all zones at once (one solve per round; zones interact only through the
@@ -231,7 +283,7 @@ def _zoned(system: _Normal, labels: torch.Tensor, single: _Trial, lam: float, f:
 
     def weights(levels: torch.Tensor) -> torch.Tensor:
         per = (lam * 10.0 ** levels[flat].reshape(labels.shape)).to(system.rhs.dtype)
-        return per.repeat_interleave(f, -2).repeat_interleave(f, -1)
+        return per.repeat_interleave(f, -2).repeat_interleave(f, -1) * stiff
 
     trial = single
     for _ in range(rounds):
@@ -252,7 +304,7 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
             anchor: torch.Tensor, plain: torch.Tensor | None = None, target: float = 1.0,
             iterations: int = 30, accept: tuple[float, float] | None = None, rounds: int = 0,
             window: int = 9, protect: torch.Tensor | None = None, rule: str = "discrepancy",
-            zones: torch.Tensor | None = None) -> Fit:
+            zones: torch.Tensor | None = None, stiffness: torch.Tensor | None = None) -> Fit:
     """Fit ``r`` for an observed band ``y`` ``(1, C, h, w)`` (``count``: the pixels that enter the data
     term) and its ``anchor`` ``(1, C, h * f, w * f)``. ``plain`` (0..1, the anchor's shape) is the part of
     each pixel that is the plain upsampling, not the prior: there the gradient penalty acts on the image
@@ -269,7 +321,8 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
     ``window x window`` blocks): the discrepancy principle per zone by bisection (:func:`_zoned`), so that
     bright sources no longer force noise fitting on blank sky; by the risk rule the zones' shape is kept and
     its level walked. The zoned solution is kept only when the band stays inside the consistency band and
-    (risk) its risk is less."""
+    (risk) its risk is less. ``stiffness`` ``(1, 1, H, W)``, when given, multiplies the weight per sharp pixel
+    (:func:`stretch_stiffness`)."""
     if rule not in ("risk", "discrepancy"):
         raise ValueError(f"rule must be 'risk' or 'discrepancy', not {rule!r}")
     with torch.no_grad():
@@ -300,13 +353,14 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         system = _Normal(forward, weight, resid, valid, held, iterations)
         scale = float(weight[valid].median()) * forward.flat_gain() ** 2  # lam relative to the data curvature
         levels = [HIGHEST - 0.5 * i for i in range(int(round((HIGHEST - LOWEST) / 0.5)) + 1)]
-        best = single = _walk(system, levels, lambda s: scale * 10.0**s, rule, target, low_ok,
+        stiff = 1.0 if stiffness is None else stiffness.to(anchor.dtype)
+        best = single = _walk(system, levels, lambda s: scale * 10.0**s * stiff, rule, target, low_ok,
                               first_steps=4 * iterations)
         lam = scale * 10.0**single.level
         if rounds:
             labels = zones if zones is not None else block_zones(y.shape[-2:], window, y.device)
             shaped, lam_map = _zoned(system, labels, single, lam, f, target, rounds,
-                                     (scale * 10.0**LOWEST, scale * 10.0**HIGHEST))
+                                     (scale * 10.0**LOWEST, scale * 10.0**HIGHEST), stiff)
             if rule == "risk":  # the zones' shape kept, its level the one of least risk
                 shaped = _walk(system, [1.0 - 0.5 * i for i in range(5)], lambda s: lam_map * 10.0**s, rule,
                                target, low_ok, first_steps=4 * iterations)

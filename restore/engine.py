@@ -33,7 +33,7 @@ from scipy import stats as scipy_stats
 from torch.nn import functional as F
 
 from .chimap import ChiMap
-from .correction import correct, plan_bands
+from .correction import correct, plan_bands, stretch_stiffness
 from .degradations import LinearOperator, Warp, build_likelihood, resolve_noise
 from .degradations.noise import Likelihood
 from .domains import DomainAdapter, Normalisation, Observation
@@ -143,6 +143,9 @@ class Outcome:
     normalisation: dict[str, Any]
 
 
+POINT_SIZES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+"""Sizes (Gaussian sigma, sharp pixels; 0: a delta) tried for a fitted point source's restoration."""
+
 POINT_EXPLAINED = 0.995
 """A source is a point when the point model explains this fraction of its signal (weighted sum of squares
 about the local level) in the PSF's core, or passes the chi-square test."""
@@ -247,7 +250,7 @@ class Engine:
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
                           part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
                           rounds=spec.rounds, protect=keep, rule=spec.rule,
-                          zones=zones[..., ys, :].to(device))
+                          zones=zones[..., ys, :].to(device), stiffness=stretch_stiffness(self.norm.forward, rows))
             lams.append(fit.lam)
             dofs.append(fit.dof)
             kept = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)
@@ -394,62 +397,99 @@ class Engine:
         """A point source near the cutout's centre, fitted by the forward model in the PSF's core: position
         (to 1/64 pixel), flux ``F`` and a local level by weighted least squares (4 parameters). When the
         chi-square test accepts it, or it explains :data:`POINT_EXPLAINED` of the core's signal, the
-        restoration over the core is ``F`` at the centre (a delta) over the plain upsampling less the
-        point's own; ``None`` otherwise (the object goes to the prior)."""
+        restoration over the core is a source of flux ``F`` and the size that fits best (:meth:`_point_size`)
+        over the plain upsampling less the source's own; ``None`` otherwise (the object goes to the prior)."""
         parts, f, r = self.parts, self.factor, self.parts.prior.resolution
         region = self.stats.regions[job.region]
         cx, cy = region["x"] - job.box[1], region["y"] - job.box[0]  # observed pixels within the window
-        best: PointFit | None = None
-        for step in (0.125, 0.125 / 8):  # the centre: a 1/8-pixel grid, then a 1/64-pixel grid around the best
-            found = self._point_grid(job, (cx, cy), step)
-            if found is None:
-                return None
-            if best is None or found.chi2 < best.chi2:
-                best = found
-            cx, cy = best.observed
+        best = self._centred(job, (cx, cy), 0.0)
+        if best is None:
+            return None
         dof = max(best.n - 4, 1)
         explained = 1.0 - best.chi2 / max(best.null, 1e-30)
         flux = float(best.coef[0])
         test = prior_test(best.chi2 / dof, dof, self.parts.spec.consistency.alpha, parts.config.chi2_range[1])
         if flux <= 0 or not (test["prior_used"] or explained >= POINT_EXPLAINED):
             return None
+        sized, size = self._point_size(job, best)
+        if sized is None or float(sized.coef[0]) <= 0:
+            return None
+        flux = float(sized.coef[0])
         top, left = job.box[0] * f, job.box[1] * f
         with torch.no_grad():
-            own = F.interpolate(best.template[None].float(), scale_factor=f, mode="bicubic",
+            own = F.interpolate(sized.template[None].float(), scale_factor=f, mode="bicubic",
                                 align_corners=False)[0] / self.gain
         # the plain window holds the local background already (the point model's level is not added twice)
-        image = self._plain_window(top, left, r)[self.groups[job.group]] - flux * own + flux * best.delta[0].cpu()
+        image = self._plain_window(top, left, r)[self.groups[job.group]] - flux * own + flux * sized.delta[0].cpu()
         sy, sx = torch.meshgrid(torch.arange(float(r)), torch.arange(float(r)), indexing="ij")
         cxs, cys = best.sharp
         dist = ((sx - cxs) ** 2 + (sy - cys) ** 2).sqrt() / f  # observed pixels from the fitted centre
         weight = (torch.sin(0.5 * math.pi * (best.aperture - dist).clamp(0, 1)) ** 2).float()
         test = {**test, "prior_used": False, "model": "point", "flux": round(flux, 4), "weight": weight,
+                "size": round(size, 3),
                 "explained": round(explained, 5),
                 "use": torch.ones(self.parts.config.restarts, dtype=torch.bool)}
         return image[None].expand(self.parts.config.restarts, -1, -1, -1).clone(), test
 
-    def _point_grid(self, job: Job, centre: tuple[float, float], step: float) -> PointFit | None:
-        """The best point-source fit on a 9 x 9 grid of centres ``step`` observed pixels apart around
-        ``centre`` (window coordinates); None when a centre leaves the window."""
-        parts, f, r = self.parts, self.factor, self.parts.prior.resolution
+    def _centred(self, job: Job, centre: tuple[float, float], sigma: float) -> PointFit | None:
+        """The best fit of a round source of size ``sigma`` (:func:`_source`) near ``centre`` (observed pixels,
+        window coordinates): on a 1/8-pixel grid, then a 1/64-pixel grid around the best; None when a centre
+        leaves the window."""
+        best: PointFit | None = None
+        for step in (0.125, 0.125 / 8):
+            found = self._point_grid(job, centre, step, sigma)
+            if found is None:
+                return None
+            if best is None or found.chi2 < best.chi2:
+                best = found
+            centre = best.observed
+        return best
+
+    def _point_grid(self, job: Job, centre: tuple[float, float], step: float, sigma: float) -> PointFit | None:
+        """The best fit of a source of size ``sigma`` on a 9 x 9 grid of centres ``step`` observed pixels apart
+        around ``centre`` (window coordinates); None when a centre leaves the window."""
+        f, r = self.factor, self.parts.prior.resolution
         offsets = [step * k for k in range(-4, 5)]
         observed = [(centre[0] + dx, centre[1] + dy) for dy in offsets for dx in offsets]
         centres = [((x + 0.5) * f - 0.5, (y + 0.5) * f - 0.5) for x, y in observed]
         if not all(0 <= sx < r - 1 and 0 <= sy < r - 1 for sx, sy in centres):
             return None
-        deltas = torch.zeros(len(centres), 1, r, r, device=parts.device)
-        for i, (sx, sy) in enumerate(centres):  # bilinear splat: the unit flux shared by four sharp pixels
-            x0, y0 = int(np.floor(sx)), int(np.floor(sy))
-            ax, ay = sx - x0, sy - y0
-            deltas[i, 0, y0 : y0 + 2, x0 : x0 + 2] = torch.tensor([[(1 - ay) * (1 - ax), (1 - ay) * ax],
-                                                                   [ay * (1 - ax), ay * ax]])
+        sources = torch.cat([_source(r, c, sigma) for c in centres])
+        return self._best_source(job, centre, sources, centres)
+
+    def _point_size(self, job: Job, point: PointFit) -> tuple[PointFit | None, float]:
+        """The fitted point as a round Gaussian source of the size (sigma, sharp pixels) and centre that fit its
+        core best, and that size: the best of :data:`POINT_SIZES`, refined at the vertex of the parabola through
+        its neighbours' chi-squares. A star keeps the blur of the instrument that took the scene, a compact
+        galaxy its extent, instead of a delta."""
+        fits = [self._centred(job, point.observed, s) if s else point for s in POINT_SIZES]
+        chi2 = [math.inf if fit is None else fit.chi2 for fit in fits]
+        i = min(range(len(fits)), key=chi2.__getitem__)
+        best, size = fits[i], POINT_SIZES[i]
+        if 0 < i < len(fits) - 1 and math.isfinite(chi2[i - 1] + chi2[i + 1]):
+            (a, b, c), (fa, fb, fc) = POINT_SIZES[i - 1 : i + 2], chi2[i - 1 : i + 2]
+            den = (b - a) * (fb - fc) - (b - c) * (fb - fa)
+            vertex = b - 0.5 * ((b - a) ** 2 * (fb - fc) - (b - c) ** 2 * (fb - fa)) / den if den else b
+            refined = self._centred(job, best.observed, vertex) if a < vertex < c else None  # type: ignore[union-attr]
+            if refined is not None and refined.chi2 < chi2[i]:
+                best, size = refined, vertex
+        return best, size
+
+    def _best_source(self, job: Job, centre: tuple[float, float], sources: torch.Tensor,
+                     centres: list[tuple[float, float]]) -> PointFit:
+        """The best fit (flux and level by weighted least squares) among unit ``sources`` ``(N, 1, R, R)``
+        centred at sharp ``centres``, over the core around ``centre`` (observed pixels): the radius holding 90 %
+        of a point's flux there (not its neighbours)."""
+        parts, f = self.parts, self.factor
+        sources = sources.to(parts.device)
         with torch.no_grad():
-            templates = parts.forward(deltas)[:, 0].cpu().double()  # unit points, observed
+            templates = parts.forward(sources)[:, 0].cpu().double()  # unit sources, observed
             y, valid = job.y.double()[0], (job.mask & torch.isfinite(job.y))[0]
             yy, xx = torch.meshgrid(torch.arange(float(y.shape[0])), torch.arange(float(y.shape[1])), indexing="ij")
             radius = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2).sqrt()
-            core = templates[len(templates) // 2]  # the fit sees the PSF's core (90 % of a point's flux), not
-            order = radius.flatten().argsort()  # its neighbours
+            core = templates[len(templates) // 2] if len(templates) > 1 else parts.forward(
+                _source(sources.shape[-1], centres[0], 0.0).to(parts.device))[0, 0].cpu().double()
+            order = radius.flatten().argsort()
             enclosed = core.flatten()[order].cumsum(0) / core.sum()
             aperture = max(2.0, float(radius.flatten()[order][int((enclosed < 0.9).sum())]))
             valid = valid & (radius <= aperture)
@@ -463,9 +503,10 @@ class Engine:
                 coef = torch.linalg.lstsq(design * wv.sqrt()[:, None], target * wv.sqrt()).solution
                 chi2 = float((wv * (target - design @ coef) ** 2).sum())
                 if best is None or chi2 < best.chi2:
-                    best = PointFit(chi2, null, int(valid.sum()), coef, deltas[i : i + 1], templates[i][None],
-                                    centres[i], observed[i], aperture)
-        return best
+                    best = PointFit(chi2, null, int(valid.sum()), coef, sources[i : i + 1], templates[i][None],
+                                    centres[i], ((centres[i][0] + 0.5) / f - 0.5, (centres[i][1] + 0.5) / f - 0.5),
+                                    aperture)
+        return best  # type: ignore[return-value]
 
     def _searched(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
         """Each job's restarts in physical units ``(K, C, R, R)`` and its prior test, searched
@@ -585,6 +626,30 @@ class Engine:
         if t1 > t0 and l1 > l0:
             out[:, t0 - top : t1 - top, l0 - left : l1 - left] = self.plain(t0, t1 - t0, l0, l1 - l0)
         return out
+
+
+def _source(size: int, centre: tuple[float, float], sigma: float) -> torch.Tensor:
+    """A unit-flux round source ``(1, 1, size, size)`` at sharp ``centre`` (x, y): a bilinear delta for
+    ``sigma`` 0, else a Gaussian of that sigma integrated over each pixel.
+
+    Example:
+        >>> s = _source(8, (3.25, 4.0), 0.0)
+        >>> round(float(s.sum()), 6), round(float(s[0, 0, 4, 3]), 4), round(float(s[0, 0, 4, 4]), 4)
+        (1.0, 0.75, 0.25)
+    """
+    cx, cy = centre
+    if sigma == 0:
+        out = torch.zeros(1, 1, size, size)
+        x0, y0 = int(np.floor(cx)), int(np.floor(cy))
+        ax, ay = cx - x0, cy - y0
+        out[0, 0, y0 : y0 + 2, x0 : x0 + 2] = torch.tensor([[(1 - ay) * (1 - ax), (1 - ay) * ax],
+                                                             [ay * (1 - ax), ay * ax]])
+        return out
+    edges = torch.arange(size + 1, dtype=torch.float64) - 0.5
+    gx = torch.diff(torch.special.ndtr((edges - cx) / sigma))
+    gy = torch.diff(torch.special.ndtr((edges - cy) / sigma))
+    out = gy[:, None] * gx[None, :]
+    return (out / out.sum()).float()[None, None]
 
 
 def _mean_finite(values: np.ndarray) -> float | None:

@@ -40,6 +40,23 @@ def test_stars_are_restored_as_points_with_their_flux() -> None:
     assert 0.8 <= res.chi2 <= 1.2 and res.consistent
 
 
+def test_a_point_source_keeps_the_size_its_core_shows() -> None:
+    """A star blurred by the telescope that took the scene (Gaussian sigma 1 sharp pixel, 0.96 pixel-integrated) is restored as a
+    source of that size, not a delta: its size, flux and profile against the truth (scipy's blur)."""
+    from scipy import ndimage
+
+    truth = np.zeros((1, 96, 96), np.float32)
+    truth[0, 40, 41] = 3000.0
+    truth[0] = ndimage.gaussian_filter(truth[0], 1.0)
+    spec = restore.load_recipe(RECIPES / "astronomy.yaml", FAST)
+    res = restore.Pipeline(spec, progress=False).run(restore.simulate(spec, truth, seed=5))
+    (point,) = [r for r in res.provenance["regions"] if r.get("model") == "point"]
+    assert point["size"] == pytest.approx(0.96, abs=0.2) and point["flux"] == pytest.approx(3000.0, rel=0.05)
+
+    error = res.image[0, 35:46, 36:47] - truth[0, 35:46, 36:47]
+    assert np.sqrt(np.mean(error**2)) < 0.05 * truth.max()  # restored as a delta: 0.29 of the peak
+
+
 def test_blank_sky_invents_nothing() -> None:
     """Nothing detected: no cutout is forced through the prior; the output is the classical restoration."""
     spec = restore.load_recipe(RECIPES / "astronomy.yaml", FAST)
