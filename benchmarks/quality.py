@@ -69,14 +69,21 @@ def held_out(domain: str, n: int) -> tuple[list[np.ndarray], str, list[str]]:
                 race = {row["file"]: RACES.get(row.get("race") or "", "unlabelled") for row in csv.DictReader(fh)}
             groups = [race.get(f.name, "unlabelled") for f in held]
         return truths, f"{len(held)} held-out images of {Path(spec.data).parent.name} (never trained on)", groups
+    return prior_samples(domain, n), \
+        f"{n} samples of the prior (../shared/data not found: SKIPPED the real hold-out)", ["n/a"] * n
+
+
+def prior_samples(domain: str, n: int, seed: int = 99) -> list[np.ndarray]:
+    """``n`` draws of the domain recipe's prior ``(C, R, R)`` in physical units (8-bit-like for data-driven
+    normalisations)."""
+    recipe = DOMAINS[domain][0]
     pipe_spec = restore.load_recipe(ROOT / "recipes" / recipe, DOMAINS[domain][2])
     prior = restore.priors.load(pipe_spec.prior)
     ramp = np.linspace(0.0, 255.0, 16, dtype=np.float32).reshape(1, 4, 4)  # data-driven normalisations see 8-bit data
     norm = get_adapter(pipe_spec.domain).normalisation(Observation.from_array(ramp))
     with torch.no_grad():
-        x = prior.generate(prior.sample_latent(n, torch.Generator().manual_seed(99))).clamp(-1, 1)
-    return [norm.inverse(im).numpy() for im in x], \
-        f"{n} samples of the prior (../shared/data not found: SKIPPED the real hold-out)", ["n/a"] * n
+        x = prior.generate(prior.sample_latent(n, torch.Generator().manual_seed(seed))).clamp(-1, 1)
+    return [norm.inverse(im).numpy() for im in x]
 
 
 def skin_ita(image: np.ndarray) -> float:

@@ -121,26 +121,32 @@ def covered(res: restore.Restoration, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(res.image - truth)[has] <= 2 * res.std[has]))
 
 
+def physics(domain: str, factor: int, truth: np.ndarray, settings: list[str]) -> restore.PipelineSpec:
+    """The domain recipe with the physics stated for ``truth`` at ``factor``: its PSF (FWHM x factor/4) and
+    binning, Gaussian noise 3x the crop's own measured noise (at least 1 % of its robust range), then
+    ``settings``."""
+    recipe, method, _ = CASES[domain]
+    fwhm = restore.load_recipe(ROOT / "recipes" / recipe).forward[0].psf.fwhm  # type: ignore[union-attr]
+    try:
+        own = estimate_sigma(torch.from_numpy(truth))
+    except ValueError:  # quantised or flat crops: no measurable noise of their own
+        own = 0.0
+    spread = float(np.percentile(truth, 99.5) - np.percentile(truth, 0.5))
+    sigma = max(3 * own, 0.01 * spread)
+    return restore.load_recipe(ROOT / "recipes" / recipe, [
+        f"forward.1.factor={factor}", f"forward.1.method={method}", f"forward.0.psf.fwhm={fwhm * factor / 4}",
+        f"noise={{kind: gaussian, sigma: {sigma:.6g}}}", *settings])
+
+
 def _rows(domain: str, factor: int, truths: list[np.ndarray], settings: list[str]) -> tuple[dict, str, tuple]:
     """Each method's per-image results ``(psnr, ssim, chi2, chi2 2nd draw, prior used, s, regions in band,
     error within two spreads)``
     on ``truths`` at ``factor``, the refusal (if the pipeline refused an input) and the classical settings."""
-    recipe, method, _ = CASES[domain]
-    fwhm = restore.load_recipe(ROOT / "recipes" / recipe).forward[0].psf.fwhm  # type: ignore[union-attr]
     rows: dict[str, list[tuple[float, ...]]] = {}
     refused = ""
     tuned: tuple[int, float] | None = None
     for i, truth in enumerate(truths):
-        try:
-            own = estimate_sigma(torch.from_numpy(truth))
-        except ValueError:  # quantised or flat crops: no measurable noise of their own
-            own = 0.0
-        spread = float(np.percentile(truth, 99.5) - np.percentile(truth, 0.5))
-        sigma = max(3 * own, 0.01 * spread)
-        overrides = [f"forward.1.factor={factor}", f"forward.1.method={method}",
-                     f"forward.0.psf.fwhm={fwhm * factor / 4}", f"noise={{kind: gaussian, sigma: {sigma:.6g}}}",
-                     "search.restarts=4", *settings]
-        spec = restore.load_recipe(ROOT / "recipes" / recipe, overrides)
+        spec = physics(domain, factor, truth, ["search.restarts=4", *settings])
         obs1 = restore.simulate(spec, truth, seed=100 + i)
         obs2 = restore.simulate(spec, truth, seed=200 + i)
         pipe = restore.Pipeline(spec, progress=False, keep_samples=False)
