@@ -382,16 +382,40 @@ class Engine:
             yield 0, height
 
     def _results(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
-        """Each job's restarts and test, in order: fitted point sources as they are, the rest searched."""
-        points = self.points
-        searched = self._searched([j for j in jobs if j.region not in points])
+        """Each job's restarts and test, in order: fitted point sources as they are, windows with nothing to
+        restore (:meth:`_flat`) as the classical restoration, the rest searched."""
+        done = {id(job): self.points[job.region] for job in jobs if job.region in self.points}
+        done.update({id(job): flat for job in jobs if id(job) not in done and (flat := self._flat(job)) is not None})
+        searched = self._searched([j for j in jobs if id(j) not in done])
         for job in jobs:
-            if job.region in points:
-                samples, test = points[job.region]
+            if id(job) in done:
+                samples, test = done[id(job)]
                 self._report(job, test)
                 yield job, samples, test
             else:
                 yield next(searched)
+
+    def _flat(self, job: Job) -> tuple[torch.Tensor, dict[str, Any]] | None:
+        """Is there anything to restore? A level per plane fitted to the window's observed values and tested
+        like the prior (chi-square goodness of fit, a degree of freedom less per plane): when it explains the
+        data, they show no structure the prior could restore, so none is invented: the search is skipped and
+        the classical restoration stands (``model: flat``, ``prior_used: false``). ``None`` otherwise."""
+        valid = job.mask & torch.isfinite(job.y)
+        counts = valid.flatten(1).sum(1)
+        n = int(counts.sum()) - job.y.shape[0]
+        if n < 1 or bool((counts == 0).any()):
+            return None
+        y = torch.where(valid, job.y, 0.0).double()
+        level = y.flatten(1).sum(1) / counts
+        mu = (level[:, None, None] + job.level - self.likelihood.background).clamp_min(0).expand_as(y)
+        var = self.likelihood.variance(mu[None].float()).double()[0]
+        chi2 = float((torch.where(valid, (y - level[:, None, None]) ** 2 / var, 0.0)).sum()) / n
+        test = prior_test(chi2, n, self.parts.spec.consistency.alpha, self.parts.config.chi2_range[1])
+        if not test["prior_used"]:  # structure the level does not explain: the prior's turn
+            return None
+        k, r = self.parts.config.restarts, self.parts.prior.resolution
+        test = {**test, "prior_used": False, "model": "flat", "use": torch.ones(k, dtype=torch.bool)}
+        return torch.zeros(k, job.y.shape[0], r, r), test
 
     def _point_fit(self, job: Job) -> tuple[torch.Tensor, dict[str, Any]] | None:
         """A point source near the cutout's centre, fitted by the forward model in the PSF's core: position

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import ndimage, stats
 
 import restore
 from restore.engine import prior_test
@@ -68,6 +68,28 @@ def test_blank_sky_invents_nothing() -> None:
     assert np.isnan(res.std).all()
     assert float(np.abs(res.image).max()) < 5 * 5.0 / 16 * 4  # no galaxy: a few noise sigmas (scene units) at most
     assert 0.8 <= res.chi2 <= 1.2
+
+
+def test_tiles_with_nothing_to_restore_keep_the_classical_restoration() -> None:
+    """Flat test: a uniform field with blurred blobs in one quadrant; tiles that see only the level are left to
+    the classical restoration (``model: flat``, prior not used, no prior spread), the others are searched."""
+    truth = np.full((1, 128, 128), 50.0, np.float32)
+    blobs = np.zeros((64, 64), np.float32)
+    rng = np.random.default_rng(1)
+    blobs[rng.integers(4, 60, 12), rng.integers(4, 60, 12)] = 4000.0
+    truth[0, :64, 64:] += ndimage.gaussian_filter(blobs, 2.0)  # observed rows < 16, columns >= 16
+    spec = restore.load_recipe(RECIPES / "microscopy.yaml", FAST)
+    res = restore.Pipeline(spec, progress=False).run(restore.simulate(spec, truth, seed=2))
+    regions = res.provenance["regions"]
+    structured = [r["box"][0] < 16 and r["box"][1] + r["box"][3] > 16 for r in regions]
+    assert len(regions) == 9 and sum(structured) == 4
+    for region, busy in zip(regions, structured):
+        assert ("model" in region) != busy
+        if not busy:
+            assert region["model"] == "flat" and not region["prior_used"] and region["dof"] == 255
+            assert 0.0 < region["p_value"] and region["statistic"] < 1.5
+    assert 0.8 <= res.chi2 <= 1.2 and res.consistent
+    assert np.isnan(res.std[0, 64:, :64]).all()  # no prior spread where the prior was not used
 
 
 def test_fitted_part_of_a_shifted_cutout_is_zero_where_its_signal_leaves_the_window() -> None:
