@@ -125,6 +125,7 @@ class Stats:
     restarts_consistent: int = 0
     regions: list[dict[str, Any]] = field(default_factory=list)
     correction: dict[str, Any] = field(default_factory=dict)
+    planes_fitted_as: str = "prior channels"  # or "prior channel mean": fewer planes than the prior draws
 
 
 @dataclass
@@ -190,19 +191,24 @@ class Engine:
         self.reach = parts.reach
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
         self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
+        self.stats = Stats()
         self.groups, self.rest = self._plane_groups()
         c, h, w = obs.data.shape
         self.shape = (c, h * self.factor, w * self.factor)
-        self.stats = Stats()
 
     def _plane_groups(self) -> tuple[list[list[int]], list[int]]:
-        """Planes restored together (``prior.channels`` at a time) and planes passed through."""
+        """Planes restored together (``prior.channels`` at a time) and planes passed through. An observation
+        with fewer planes than the prior draws (a grey photo, a single band, through a colour prior) has each
+        plane fitted by the mean of the prior's channels (``self.grey``): the colour it does not observe is
+        the prior's guess and is not written."""
         prior, obs = self.parts.prior, self.obs
         c, k = obs.data.shape[0], prior.channels
+        self.grey = c < k
+        if self.grey:
+            self.stats.planes_fitted_as = "prior channel mean"
+            return [[p] for p in range(c)], []
         groups = [list(range(i, i + k)) for i in range(0, c - c % k, k)]
         rest = list(range(len(groups) * k, c))
-        if not groups:
-            raise RestoreError(f"observation has {c} planes, prior {prior.name!r} needs {k}", source=obs.source)
         if rest:
             warnings.warn(f"{obs.source}: planes {rest} do not fit prior {prior.name!r} ({k} channels); they get "
                           "the classical restoration, with no spread", stacklevel=4)
@@ -539,14 +545,15 @@ class Engine:
         spec = parts.spec
         it, start = iter(jobs), 0
         while chunk := list(islice(it, spec.search.tile_batch)):
-            plane_idx = torch.tensor([self.groups[j.group] for j in chunk]).repeat_interleave(k, 0)
-            norm = self.norm.for_planes(plane_idx)
+            planes = [self.groups[j.group] * (parts.prior.channels if self.grey else 1) for j in chunk]
+            norm = self.norm.for_planes(torch.tensor(planes).repeat_interleave(k, 0))
+            denormalise = (lambda v, n=norm: n.inverse(v).mean(-3, keepdim=True)) if self.grey else norm.inverse
             forward = parts.forward
             if chunk[0].warp is not None:
                 y_size = tuple(s * self.factor for s in chunk[0].y.shape[-2:])
                 matrices = torch.stack([j.warp[:2] for j in chunk]).repeat_interleave(k, 0)
                 forward = parts.forward * Warp(matrices, (r, r), y_size).to(parts.device)
-            problem = Problem(parts.prior, forward, self.likelihood, norm.inverse, norm.forward)
+            problem = Problem(parts.prior, forward, self.likelihood, denormalise, norm.forward)
             y = torch.stack([j.y for j in chunk]).to(parts.device)
             mask = torch.stack([j.mask for j in chunk]).to(parts.device)
             result = latent_search(problem, y, parts.config, mask=mask, seed=spec.seed + start)

@@ -190,8 +190,6 @@ def build(root: Path) -> list[Case]:
         "16-bit")
     run("float TIFF into faces", face, Path(tifffile.imwrite(d / "face.tif", rgb.astype(np.float32)) or d / "face.tif"),
         "PNG/JPEG")
-    run("greyscale TIFF into satellite RGB", sat, Path(tifffile.imwrite(d / "grey.tif", grey) or d / "grey.tif"),
-        "needs 3")
     # --- no valid pixel
     nan = np.full((32, 32), np.nan, np.float32)
     run("all-NaN FITS", astro, _fits(d / "nan.fits", nan, GAIN=1.0, RDNOISE=1.0, SKY=0.0), "no valid pixel")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,25 @@ def test_run_geotiff_with_an_extra_band_passes_it_through(tmp_path: Path) -> Non
         assert main(["run", str(recipe), str(tmp_path / "scene.tif"), "-o", str(tmp_path / "out"), "-q"]) == 0
     with rasterio.open(tmp_path / "scene.tif") as a, rasterio.open(tmp_path / "out" / "scene.restored.tif") as b:
         assert b.count == 4 and b.crs == a.crs and np.allclose(b.bounds, a.bounds) and np.allclose(b.res, (4.0, 4.0))
+
+
+def test_run_single_band_geotiff_through_an_rgb_prior(tmp_path: Path) -> None:
+    """One band (a panchromatic or single-band product) through a 3-channel prior: fitted by the prior's channel
+    mean, written as one band, and the report says so."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    data = np.random.default_rng(3).integers(1, 250, (1, 8, 8)).astype(np.uint8)
+    with rasterio.open(tmp_path / "pan.tif", "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8",
+                       crs="EPSG:32631", transform=from_origin(1000.0, 2000.0, 8.0, 8.0)) as dst:
+        dst.write(data)
+    recipe = _recipe(tmp_path, {"kind": "satellite"}, [{"kind": "downsample", "factor": 2, "method": "mean"}],
+                     {"kind": "gaussian", "sigma": 3.0}, _prior(tmp_path, 3))
+    assert main(["run", str(recipe), str(tmp_path / "pan.tif"), "-o", str(tmp_path / "out"), "-q"]) == 0
+    with rasterio.open(tmp_path / "out" / "pan.restored.tif") as b:
+        assert b.count == 1 and b.shape == (16, 16)
+    report = json.loads((tmp_path / "out" / "pan.report.json").read_text())
+    assert report["planes_fitted_as"] == "prior channel mean"
 
 
 SHIPPED = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
