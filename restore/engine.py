@@ -193,6 +193,7 @@ class Engine:
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
         self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
         self.stats = Stats()
+        self.grey = obs.data.shape[0] < prior.channels  # fewer planes than the prior draws: see _plane_groups
         self.groups, self.rest = self._plane_groups()
         c, h, w = obs.data.shape
         self.shape = (c, h * self.factor, w * self.factor)
@@ -204,7 +205,6 @@ class Engine:
         the prior's guess and is not written."""
         prior, obs = self.parts.prior, self.obs
         c, k = obs.data.shape[0], prior.channels
-        self.grey = c < k
         if self.grey:
             self.stats.planes_fitted_as = "prior channel mean"
             return [[p] for p in range(c)], []

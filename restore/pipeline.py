@@ -150,7 +150,8 @@ class Pipeline:
             "chi2_restored": out.chi2_restored, "chi2_range": [lo, hi],
             "regions": stats.regions, "prior_used": sum(bool(r.get("prior_used")) for r in stats.regions),
             "steps": stats.steps, "runtime_s": stats.runtime_s, "restarts_consistent": stats.restarts_consistent,
-            "correction": stats.correction, "planes_fitted_as": stats.planes_fitted_as, "noise": out.noise, "normalisation": out.normalisation,
+            "correction": stats.correction, "planes_fitted_as": stats.planes_fitted_as, "noise": out.noise,
+            "normalisation": out.normalisation,
             "versions": {"restore": __version__, "torch": torch.__version__, "numpy": np.__version__,
                          "python": platform.python_version()},
         }
