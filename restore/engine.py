@@ -273,12 +273,9 @@ class Engine:
         return image
 
     def _zones(self) -> torch.Tensor:
-        """Labels ``(1, 1, h, w)`` of the observed frame: 0 the background, ``i + 1`` region ``i`` (a later
-        region's box over an earlier one's), the zones of the correction's weight."""
-        labels = torch.zeros(1, 1, *self.y.shape[-2:], dtype=torch.long)
-        for i, reg in enumerate(self.stats.regions):
-            labels[(..., *_box(reg)[1:])] = i + 1
-        return labels
+        """Labels ``(1, 1, h, w)`` of the observed frame, the zones of the correction's weight: 0 the
+        background, ``i + 1`` region ``i`` (:func:`region_zones`)."""
+        return region_zones([reg["box"] for reg in self.stats.regions], self.y.shape[-2:])
 
     def _measured(self, image: Raster, spread: Raster, samples: np.ndarray | None) -> Outcome:
         """The chi map of ``image`` and the reduced chi-squares: whole frame, restored regions, each region."""
@@ -694,6 +691,28 @@ def _source(size: int, centre: tuple[float, float], sigma: float) -> torch.Tenso
 def _mean_finite(values: np.ndarray) -> float | None:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else None
+
+
+def region_zones(boxes: list[list[int]], shape: tuple[int, int]) -> torch.Tensor:
+    """Labels ``(1, 1, h, w)`` of an observed grid ``shape``: 0 outside every box ``(top, left, height,
+    width)``, else ``i + 1`` for the box ``i`` whose centre is nearest among those covering the pixel, so that
+    where boxes overlap each keeps its own centre (an object's core stays in its own zone).
+
+    Example:
+        >>> region_zones([[0, 0, 4, 4], [0, 2, 4, 4]], (4, 7))[0, 0, 0].tolist()
+        [1, 1, 1, 2, 2, 2, 0]
+    """
+    h, w = shape
+    rows = torch.arange(h, dtype=torch.float64)[:, None]
+    cols = torch.arange(w, dtype=torch.float64)[None, :]
+    labels = torch.zeros(h, w, dtype=torch.long)
+    best = torch.full((h, w), math.inf, dtype=torch.float64)
+    for i, (t, left, hh, ww) in enumerate(boxes):
+        inside = (rows >= t) & (rows < t + hh) & (cols >= left) & (cols < left + ww)
+        dist = (rows - (t + (hh - 1) / 2)) ** 2 + (cols - (left + (ww - 1) / 2)) ** 2
+        nearer = inside & (dist < best)
+        labels[nearer], best[nearer] = i + 1, dist[nearer]
+    return labels[None, None]
 
 
 def _box(region: dict[str, Any]) -> tuple:

@@ -11,7 +11,7 @@ import torch
 from scipy import ndimage, stats
 
 import restore
-from restore.engine import prior_test, restart_mean
+from restore.engine import prior_test, region_zones, restart_mean
 from tests.conftest import RECIPES
 
 FAST = ["search.steps=30", "search.restarts=2", "search.refine_steps=0", "noise={kind: gaussian, sigma: 5.0}"]
@@ -131,6 +131,16 @@ def test_restart_mean_shrinks_monte_carlo_detail_and_keeps_the_rest() -> None:
     assert float(shrunk[0, 10:12, 10:12].mean() - shared[0, 10:12, 10:12].mean()) > -0.3  # shared detail kept
     coarse = shared + torch.linspace(-1, 1, k)[:, None, None, None] * torch.sin(xx / 9)[None]
     assert torch.allclose(restart_mean(coarse, 4.0), coarse.mean(0), atol=0.05)
+
+
+def test_overlapping_regions_keep_their_own_centres_in_their_zones() -> None:
+    """A bright object's box overlapped by a later neighbour's: each pixel goes to the nearest box centre among
+    the boxes covering it (before: the later box took the overlap, the object's own core included)."""
+    zones = region_zones([[8, 7, 16, 16], [15, 13, 16, 16]], (32, 32))[0, 0]
+    assert zones[15, 14] == 1 and zones[23, 21] == 2  # each centre in its own zone (the first's in the overlap)
+    assert zones[0, 0] == 0 and zones[30, 28] == 2 and zones[31, 31] == 0 and zones[8, 7] == 1
+    # an overlap pixel: the nearer centre wins (distances to (15.5, 14.5) and (22.5, 20.5))
+    assert zones[19, 17] == 1 and zones[20, 19] == 2
 
 
 def test_fitted_part_of_a_shifted_cutout_is_zero_where_its_signal_leaves_the_window() -> None:
