@@ -261,10 +261,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--heldout", type=int, default=0, metavar="N",
-                        help="instead: N held-out crops of each prior's training set (the same table)")
-    parser.add_argument("--more", action="store_true",
-                        help="instead: centred crops of every other real file (MORE), the same table")
+    instead = parser.add_mutually_exclusive_group()
+    instead.add_argument("--heldout", type=int, default=0, metavar="N",
+                         help="instead: N held-out crops of each prior's training set (the same table)")
+    instead.add_argument("--more", action="store_true",
+                         help="instead: centred crops of every other real file (MORE), the same table")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="recipe override for restore (e.g. consistency.rule=discrepancy), repeatable")
     parser.add_argument("--write", action="store_true")

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from .chimap import ChiMap
 from .correction import correct, plan_bands, stretch_stiffness
 from .degradations import LinearOperator, Warp, build_likelihood, resolve_noise
-from .degradations.noise import Likelihood
+from .degradations.noise import Likelihood, valid_mask
 from .domains import DomainAdapter, Normalisation, Observation
 from .errors import RestoreError, about
 from .geometry import Framing, is_whole_pixel_shift, placed_corners, placement, region, shifted
@@ -192,8 +192,8 @@ class Engine:
         self.reach = parts.reach
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
         self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
-        self.stats = Stats()
         self.grey = obs.data.shape[0] < prior.channels  # fewer planes than the prior draws: see _plane_groups
+        self.stats = Stats(planes_fitted_as="prior channel mean" if self.grey else "prior channels")
         self.groups, self.rest = self._plane_groups()
         c, h, w = obs.data.shape
         self.shape = (c, h * self.factor, w * self.factor)
@@ -206,7 +206,6 @@ class Engine:
         prior, obs = self.parts.prior, self.obs
         c, k = obs.data.shape[0], prior.channels
         if self.grey:
-            self.stats.planes_fitted_as = "prior channel mean"
             return [[p] for p in range(c)], []
         groups = [list(range(i, i + k)) for i in range(0, c - c % k, k)]
         rest = list(range(len(groups) * k, c))
@@ -411,7 +410,7 @@ class Engine:
         like the prior (chi-square goodness of fit, a degree of freedom less per plane): when it explains the
         data, they show no structure the prior could restore, so none is invented: the search is skipped and
         the classical restoration stands (``model: flat``, ``prior_used: false``). ``None`` otherwise."""
-        valid = job.mask & torch.isfinite(job.y)
+        valid = valid_mask(job.y, job.mask)
         counts = valid.flatten(1).sum(1)
         n = int(counts.sum()) - job.y.shape[0]
         if n < 1 or bool((counts == 0).any()):
@@ -519,7 +518,7 @@ class Engine:
         sources = sources.to(parts.device)
         with torch.no_grad():
             templates = parts.forward(sources)[:, 0].cpu().double()  # unit sources, observed
-            y, valid = job.y.double()[0], (job.mask & torch.isfinite(job.y))[0]
+            y, valid = job.y.double()[0], valid_mask(job.y, job.mask)[0]
             yy, xx = torch.meshgrid(torch.arange(float(y.shape[0])), torch.arange(float(y.shape[1])), indexing="ij")
             radius = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2).sqrt()
             core = templates[len(templates) // 2] if len(templates) > 1 else parts.forward(
