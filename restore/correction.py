@@ -304,7 +304,8 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
             anchor: torch.Tensor, plain: torch.Tensor | None = None, target: float = 1.0,
             iterations: int = 30, accept: tuple[float, float] | None = None, rounds: int = 0,
             window: int = 9, protect: torch.Tensor | None = None, rule: str = "discrepancy",
-            zones: torch.Tensor | None = None, stiffness: torch.Tensor | None = None) -> Fit:
+            zones: torch.Tensor | None = None, stiffness: torch.Tensor | None = None,
+            held: torch.Tensor | None = None) -> Fit:
     """Fit ``r`` for an observed band ``y`` ``(1, C, h, w)`` (``count``: the pixels that enter the data
     term) and its ``anchor`` ``(1, C, h * f, w * f)``. ``plain`` (0..1, the anchor's shape) is the part of
     each pixel that is the plain upsampling, not the prior: there the gradient penalty acts on the image
@@ -322,7 +323,9 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
     bright sources no longer force noise fitting on blank sky; by the risk rule the zones' shape is kept and
     its level walked. The zoned solution is kept only when the band stays inside the consistency band and
     (risk) its risk is less. ``stiffness`` ``(1, 1, H, W)``, when given, multiplies the weight per sharp pixel
-    (:func:`stretch_stiffness`)."""
+    (:func:`stretch_stiffness`). ``held`` (the anchor's shape) is the image of the anchor's plain part that
+    the penalty acts on beside ``r`` (default ``plain * anchor``, exact where a pixel is all plain or all prior;
+    where the anchor mixes the prior's restoration with the plain upsampling, the plain share of it)."""
     if rule not in ("risk", "discrepancy"):
         raise ValueError(f"rule must be 'risk' or 'discrepancy', not {rule!r}")
     with torch.no_grad():
@@ -344,12 +347,19 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         chi2_anchor = float((weight * resid**2).sum()) / n
         low_ok, high_ok = accept if accept is not None else (0.0, target)
         if chi2_anchor < low_ok:  # the anchor fits the noise: smooth the image itself, points excepted, just
-            plain = torch.ones_like(anchor) if protect is None else (~protect).to(anchor.dtype)
+            whole = torch.ones_like(anchor) if protect is None else (~protect).to(anchor.dtype)
+            if held is not None and plain is not None:  # a blended pixel keeps its prior share; the rest: all
+                held = torch.where(plain > 0, held, whole * anchor)
+            plain = whole
             target = 0.5 * (low_ok + target)  # into the band (the least change that makes it consistent)
         smooth = plain is not None and bool((plain > 0).any())
         if (chi2_anchor <= high_ok and not smooth) or not bool(valid.any()):
             return Fit(torch.zeros_like(anchor).float(), math.inf, chi2_anchor, chi2_anchor)
-        held = plain.float() * anchor if smooth else torch.zeros_like(anchor)  # what the penalty holds to zero
+        if not smooth:
+            held = torch.zeros_like(anchor)  # what the penalty holds to zero, with r
+        elif held is None:
+            held = plain.float() * anchor
+        held = held.float()
         system = _Normal(forward, weight, resid, valid, held, iterations)
         scale = float(weight[valid].median()) * forward.flat_gain() ** 2  # lam relative to the data curvature
         levels = [HIGHEST - 0.5 * i for i in range(int(round((HIGHEST - LOWEST) / 0.5)) + 1)]

@@ -127,6 +127,7 @@ class Stats:
     regions: list[dict[str, Any]] = field(default_factory=list)
     correction: dict[str, Any] = field(default_factory=dict)
     planes_fitted_as: str = "prior channels"  # or "prior channel mean": fewer planes than the prior draws
+    prior_weight: dict[str, Any] = field(default_factory=dict)  # its value and where it came from
 
 
 @dataclass
@@ -161,6 +162,26 @@ def observation_likelihood(spec: PipelineSpec, obs: Observation,
     return values, build_likelihood(spec.noise, values).to(device)
 
 
+def resolve_prior_weight(setting: float | str, card: dict[str, Any], factor: int) -> tuple[float, str]:
+    """The share of the prior's restoration in the image written (``consistency.prior_weight``) and where it
+    came from: the recipe's number, or (``"card"``) the card's calibrated weight for the nearest factor, 1 when
+    the card has none.
+
+    Example:
+        >>> resolve_prior_weight("card", {"prior_weight": {"4": 0.3, "8": 0.2}}, 5)
+        (0.3, 'card, calibrated at 4x')
+        >>> resolve_prior_weight(0.5, {}, 4), resolve_prior_weight("card", {}, 4)
+        ((0.5, 'recipe'), (1.0, 'card has none: the prior restoration'))
+    """
+    if setting != "card":
+        return float(setting), "recipe"
+    table = card.get("prior_weight") or {}
+    if not table:
+        return 1.0, "card has none: the prior restoration"
+    key = min(table, key=lambda k: (abs(math.log(int(k) / factor)), int(k)))  # nearest in log
+    return float(table[key]), f"card, calibrated at {key}x"
+
+
 def prior_test(chi2: float, n: int, alpha: float, band_high: float) -> dict[str, Any]:
     """Does the prior explain the data? A chi-square goodness-of-fit test of its best restart: reduced
     chi-square ``chi2`` over ``n`` observed values (``n`` degrees of freedom), rejected when its p-value is
@@ -193,7 +214,9 @@ class Engine:
         self.norm: Normalisation = parts.adapter.normalisation(obs, gain=self.gain)
         self.points: dict[int, tuple[torch.Tensor, dict[str, Any]]] = {}  # fitted point sources, by region
         self.grey = obs.data.shape[0] < prior.channels  # fewer planes than the prior draws: see _plane_groups
-        self.stats = Stats(planes_fitted_as="prior channel mean" if self.grey else "prior channels")
+        self.weight, weight_from = resolve_prior_weight(spec.consistency.prior_weight, prior.card, self.factor)
+        self.stats = Stats(planes_fitted_as="prior channel mean" if self.grey else "prior channels",
+                           prior_weight={"value": self.weight, "from": weight_from})
         self.groups, self.rest = self._plane_groups()
         c, h, w = obs.data.shape
         self.shape = (c, h * self.factor, w * self.factor)
@@ -246,6 +269,7 @@ class Engine:
         for plan in plan_bands(self.obs.data.shape[1], f, self.reach, spec.band):
             rows = torch.from_numpy(read_rows(anchor, plan.lo, plan.hi - plan.lo))[None].to(device)
             part = torch.from_numpy(read_rows(plain, plan.lo, plan.hi - plan.lo))[None].to(device)
+            held = part * self.plain(plan.lo, plan.hi - plan.lo)[None].to(device)  # the classical share's image
             keep = None
             if points is not None:
                 keep = torch.from_numpy(read_rows(points, plan.lo, plan.hi - plan.lo))[None].to(device) > 0.5
@@ -255,7 +279,7 @@ class Engine:
             count[:, plan.count_hi - plan.lo // f :] = False
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
                           part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
-                          rounds=spec.rounds, protect=keep, rule=spec.rule,
+                          rounds=spec.rounds, protect=keep, rule=spec.rule, held=held,
                           zones=zones[..., ys, :].to(device), stiffness=stretch_stiffness(self.norm.forward, rows))
             lams.append(fit.lam)
             dofs.append(fit.dof)
@@ -341,25 +365,30 @@ class Engine:
         pasters = self._accumulators(Paster, keep_samples, window)
         for top, upto in self._in_row_order(jobs, pasters):
             (mean, coverage), (var, _), (model, _), *kept = (p.take(upto) for p in pasters)
-            band = self._band(top, (mean, var, kept[0][0] if kept else None), coverage.clamp(max=1.0))
-            band.points = torch.nan_to_num(model - 1, nan=0.0).clamp(0, 1) * coverage.clamp(max=1.0)
-            yield band
+            points = torch.nan_to_num(model - 1, nan=0.0).clamp(0, 1) * coverage.clamp(max=1.0)
+            yield self._band(top, (mean, var, kept[0][0] if kept else None), coverage.clamp(max=1.0), points)
 
     def _band(self, top: int, anchor: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
-              prior_part: torch.Tensor) -> Band:
-        """A finished band from the prior's ``(mean, variance, restarts)`` and the part of each pixel they
-        make (0..1): the rest is the plain upsampling, and where the prior makes less than half a pixel
-        (or in planes passed through) there is no spread (NaN: not a prior spread)."""
+              prior_part: torch.Tensor, points: torch.Tensor | None = None) -> Band:
+        """A finished band from the prior's ``(mean, variance, restarts)``, the part of each pixel they make
+        (0..1) and the part of it made by fitted point sources (``points``). The prior's own part keeps its
+        share ``self.weight`` (``consistency.prior_weight``), a fitted point all of its part; the rest is the
+        plain upsampling, which the correction makes the classical solution. Where the prior makes less than
+        half a pixel (or in planes passed through) there is no spread (NaN: not a prior spread); elsewhere it
+        is the restarts' own spread, not scaled by the share: what the data leave open is no smaller for a
+        shrunk estimate of it (the restarts written, blended like the image, spread ``weight`` times less)."""
         mean, var, samples = anchor
         plain = self.plain(top, mean.shape[-2])
         part = torch.nan_to_num(prior_part.expand_as(mean), nan=0.0).clamp(0, 1).clone()
         if self.rest:
             part[self.rest] = 0.0
-        mean = part * torch.nan_to_num(mean) + (1 - part) * plain
+        point = torch.zeros_like(part) if points is None else points.expand_as(part).clamp(max=part)
+        share = point + self.weight * (part - point)
+        mean = share * torch.nan_to_num(mean) + (1 - share) * plain
         std = var.clamp_min(0).sqrt().masked_fill(part < 0.5, float("nan"))  # NaN var: a point source's
         if samples is not None:
-            samples = part * torch.nan_to_num(samples) + (1 - part) * plain
-        return Band(top, mean, std, 1 - part, samples)
+            samples = share * torch.nan_to_num(samples) + (1 - share) * plain
+        return Band(top, mean, std, 1 - share, samples, points)
 
     def _in_row_order(self, jobs: list[Job], accumulators: list) -> Iterator[tuple[int, int]]:
         """Search ``jobs`` (sorted by their top rows), add each into ``accumulators`` and yield ``(top, upto)``
@@ -387,8 +416,13 @@ class Engine:
 
     def _results(self, jobs: list[Job]) -> Iterator[tuple[Job, torch.Tensor, dict[str, Any]]]:
         """Each job's restarts and test, in order: fitted point sources as they are, windows with nothing to
-        restore (:meth:`_flat`) as the classical restoration, the rest searched."""
+        restore (:meth:`_flat`) as the classical restoration, the rest searched (with a prior weight of 0,
+        none: the classical solution alone, ``model: classical``)."""
         done = {id(job): self.points[job.region] for job in jobs if job.region in self.points}
+        if self.weight == 0:
+            test = {"test": "none", "statistic": math.nan, "dof": 0, "p_value": math.nan,
+                    "alpha": self.parts.spec.consistency.alpha}
+            done.update({id(job): self._unsearched(job, test, "classical") for job in jobs if id(job) not in done})
         done.update({id(job): flat for job in jobs if id(job) not in done and (flat := self._flat(job)) is not None})
         searched = self._searched([j for j in jobs if id(j) not in done])
         for job in jobs:
@@ -423,8 +457,12 @@ class Engine:
         test = prior_test(chi2, n, self.parts.spec.consistency.alpha, self.parts.config.chi2_range[1])
         if not test["prior_used"]:  # structure the level does not explain: the prior's turn
             return None
+        return self._unsearched(job, test, "flat")
+
+    def _unsearched(self, job: Job, test: dict[str, Any], model: str) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The result of a job not searched: no restarts (zeros, unused) and ``test`` as a classical one."""
         k, r = self.parts.config.restarts, self.parts.prior.resolution
-        test = {**test, "prior_used": False, "model": "flat", "use": torch.ones(k, dtype=torch.bool)}
+        test = {**test, "prior_used": False, "model": model, "use": torch.ones(k, dtype=torch.bool)}
         return torch.zeros(k, job.y.shape[0], r, r), test
 
     def _point_fit(self, job: Job) -> tuple[torch.Tensor, dict[str, Any]] | None:

@@ -211,3 +211,22 @@ def test_the_stretch_stiffness_keeps_the_faint_parts_of_a_bright_source_faint() 
     assert 0.8 <= linear.chi2 <= 1.0 and 0.8 <= stretched.chi2 <= 1.0
     assert error(stretched) < 0.1 * error(linear)
     assert stretch_stiffness(lambda v: 3 * v - 1, plain) is None  # a linear normalisation: no map
+
+
+def test_a_blended_anchor_is_corrected_whatever_its_plain_part() -> None:
+    """An anchor ``s * prior + (1 - s) * plain`` with ``held`` its plain share: the penalty acts on that share
+    and ``r`` together, so the image written depends on the prior's share only (two plain images, one result)."""
+    A = Downsample(2, "mean") * Blur.gaussian(1.5)
+    truth = _scene(32)
+    noise = GaussianNoise(0.5)
+    y = noise.sample(A(truth), generator=torch.Generator().manual_seed(2))
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    prior = truth + 3 * torch.sin(xx / 1.3) * torch.cos(yy / 1.7)  # right coarse structure, wrong fine detail
+    s, ones = 0.3, torch.ones_like(y, dtype=torch.bool)
+    images = []
+    for plain in (torch.zeros_like(truth), torch.full_like(truth, 40.0)):
+        anchor = s * prior + (1 - s) * plain
+        fit = correct(A, noise, y, ones, anchor, torch.full_like(truth, 1 - s), iterations=300, held=(1 - s) * plain)
+        assert fit.chi2 <= 1.0 and math.isfinite(fit.lam)
+        images.append(anchor + fit.r)
+    assert torch.allclose(images[0], images[1], atol=1e-2 * float(truth.abs().max()))

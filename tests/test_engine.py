@@ -96,7 +96,7 @@ def test_tiles_with_nothing_to_restore_keep_the_classical_restoration() -> None:
 def test_a_grey_observation_is_fitted_by_the_colour_priors_channel_mean() -> None:
     """A single plane through the RGB aerial prior: the search fits the mean of the prior's channels, so the
     grey of one of its own samples is restored (closer to the truth than the plain upsampling) as one plane."""
-    spec = restore.load_recipe(RECIPES / "satellite.yaml", [*FAST[:3], "search.steps=60",
+    spec = restore.load_recipe(RECIPES / "satellite.yaml", [*FAST[:3], "search.steps=60", "consistency.prior_weight=1",
                                                              "noise={kind: gaussian, sigma: 8.0}"])
     prior = restore.priors.load(spec.prior)
     with torch.no_grad():
@@ -180,3 +180,31 @@ def test_resampled_cutout_is_pasted_only_where_its_search_fitted() -> None:
     assert 0.0 <= float(job.weight.min()) and float(job.weight.max()) <= 1.0 + 1e-6
     outside = job.box[0] < 0 or job.box[1] < 0  # the window reaches past the frame's top or left
     assert outside and float(job.weight[0, 0]) == 0.0 and bool(torch.isfinite(job.weight).all())
+
+
+def test_the_prior_weight_shares_the_image_between_the_prior_and_the_classical_solution() -> None:
+    """Before the correction, the image is ``w * prior + (1 - w) * plain`` where the prior is used (closed form
+    against the runs at w = 1 and the plain upsampling); at w = 0 nothing is searched: every region is the
+    classical solution (``model: classical``), with no prior spread."""
+    base = [*FAST[:3], "search.steps=60", "noise={kind: gaussian, sigma: 8.0}", "consistency.correct=false"]
+    spec = restore.load_recipe(RECIPES / "satellite.yaml", base)
+    prior = restore.priors.load(spec.prior)
+    with torch.no_grad():
+        x = prior.generate(prior.sample_latent(1, torch.Generator().manual_seed(3))).clamp(-1, 1)
+    truth = ((x[0] + 1) * 127.5).numpy()  # one of the prior's own samples, 8-bit units: the prior is used
+    observed = restore.simulate(spec, truth, seed=4)
+    images = {}
+    for w in (1.0, 0.5):
+        pipe = restore.Pipeline(restore.load_recipe(RECIPES / "satellite.yaml", [*base, f"consistency.prior_weight={w}"]),
+                                progress=False)
+        res = pipe.run(observed)
+        assert res.provenance["prior_weight"] == {"value": w, "from": "recipe"}
+        assert all(r["prior_used"] for r in res.provenance["regions"])
+        images[w] = res.image
+    plain = pipe.plain(observed)
+    np.testing.assert_allclose(images[0.5], 0.5 * images[1.0] + 0.5 * plain, atol=1e-3 * 255)
+    res = restore.Pipeline(restore.load_recipe(RECIPES / "satellite.yaml", [*base[:-1], "consistency.prior_weight=0"]),
+                           progress=False).run(observed)
+    assert res.provenance["steps"] == 0 and np.isnan(res.std).all()
+    assert [(r["model"], r["prior_used"]) for r in res.provenance["regions"]] == [("classical", False)]
+    assert 0.8 <= res.chi2 <= 1.2

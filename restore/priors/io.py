@@ -62,6 +62,11 @@ class ModelCard(BaseModel):
     framing: dict[str, float] | None = Field(
         None, description="where training images had their object: x, y, size in prior pixels (detector's convention)"
     )
+    prior_weight: dict[str, float] | None = Field(
+        None, description="by factor: the share of the prior's restoration over the classical solution that "
+                          "minimises the squared error on held-out crops (benchmarks.calibrate; the recipe's "
+                          "consistency.prior_weight: card)"
+    )
 
 
 def architecture_arguments(generator: nn.Module) -> tuple[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Data first: the test that accepts or rejects the prior per region, and the frame-wide correction.
 
 The final image is ``x = anchor + r``: the anchor is the prior's restoration where its test accepts
-it and a regularised deconvolution elsewhere; ``r`` is an image-space correction, smooth by a
+it (its share ``prior_weight``, the rest the classical solution's) and a regularised deconvolution elsewhere; ``r`` is an image-space correction, smooth by a
 gradient penalty whose weight keeps the reduced chi-square at most ``target`` (the discrepancy
 principle) and, by ``rule``, is the largest such weight (Morozov) or has the least estimated risk
 among those (Stein), fitted band by band against every observed pixel of the frame.
@@ -39,4 +39,10 @@ class ConsistencySpec(Spec):
     rounds: Annotated[int, Field(ge=0)] = Field(
         10, description="bisection rounds making the weight local: the discrepancy holds in every region "
         "(each tile or object, and the background), not only on average; 0: one weight"
+    )
+    prior_weight: Annotated[float, Field(ge=0, le=1)] | Literal["card"] = Field(
+        "card", description="the share of the prior's restoration in the image written, over the classical "
+        "solution (x = classical + w (prior - classical), one correction): 1 the prior's restoration, 0 the "
+        "classical solution alone (no search); card: the prior card's calibrated weight for the factor "
+        "(benchmarks.calibrate: least squares on held-out crops), 1 where the card has none"
     )
