@@ -4,7 +4,8 @@
 into :class:`Job` s (overlapping tiles, or the adapter's detected objects), searches the prior
 ``search.tile_batch`` jobs at a time in order of their rows, decides per job whether the prior
 explains the data (:func:`prior_test`), accumulates the *anchor* on the sharp grid band by band
-(the prior's restoration where accepted, a plain upsampling elsewhere), then fits the frame-wide
+(where accepted, the prior's restoration for its share ``consistency.prior_weight`` and a plain
+upsampling for the rest; the plain upsampling elsewhere), then fits the frame-wide
 correction (:mod:`restore.correction`) band by band and measures the chi map of the image written.
 
 Example:
