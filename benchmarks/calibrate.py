@@ -25,8 +25,7 @@ import restore
 from restore.domains import Observation
 from restore.priors.io import read_card, update_card
 
-from .quality import held_out
-from .real import CASES, ROOT, mosaics, physics
+from .real import CASES, ROOT, held_out_truths, physics
 from .results import write_section
 
 WEIGHTS = ROOT / "restore" / "priors" / "weights"
@@ -50,12 +49,7 @@ def pair(domain: str, factor: int, truth: np.ndarray, seed: int) -> tuple[np.nda
 def calibrate(domain: str, factor: int, n: int) -> dict[str, float]:
     """The least-squares weight at ``factor`` on ``n`` held-out crops (2x2 mosaics where one crop's
     observation is too small), with the PSNRs of ``c``, ``p`` and the blend."""
-    truths = held_out(domain, n)[0]
-    try:
-        spec = physics(domain, factor, truths[0], [])
-        restore.Pipeline(spec, progress=False).plain(restore.simulate(spec, truths[0], seed=0))
-    except restore.RestoreError:
-        truths = mosaics(held_out(domain, 4 * n)[0])
+    truths = held_out_truths(domain, n, factor)[0]
     triples = [pair(domain, factor, t, 100 + i) for i, t in enumerate(truths)]
     num = sum(float(np.sum((p - c) * (t - c))) for t, c, p in triples)
     den = sum(float(np.sum((p - c) ** 2)) for t, c, p in triples)

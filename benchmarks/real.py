@@ -33,6 +33,7 @@ import restore
 from restore.degradations import build_forward, build_likelihood, build_psf, estimate_sigma
 from restore.domains import Observation, get_adapter
 
+from .quality import held_out
 from .results import psnr_ssim, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,6 +159,26 @@ def physics(domain: str, factor: int, truth: np.ndarray, settings: list[str]) ->
         f"noise={{kind: gaussian, sigma: {sigma:.6g}}}", *settings])
 
 
+def refusal(domain: str, factor: int, truth: np.ndarray) -> str:
+    """Why the pipeline refuses ``truth``'s observation at ``factor`` before any work, as its one-line error
+    (e.g. smaller than the forward model's reach); ``""`` when it does not."""
+    spec = physics(domain, factor, truth, [])
+    try:
+        restore.Pipeline(spec, progress=False).plain(restore.simulate(spec, truth, seed=0))
+    except restore.RestoreError as err:
+        return str(err)
+    return ""
+
+
+def held_out_truths(domain: str, n: int, factor: int) -> tuple[list[np.ndarray], bool]:
+    """``n`` held-out crops of the domain's prior, or ``n`` 2x2 mosaics of ``4n`` (``True``) where one crop's
+    observation at ``factor`` is refused."""
+    truths = held_out(domain, n)[0]
+    if truths and refusal(domain, factor, truths[0]):
+        return mosaics(held_out(domain, 4 * n)[0]), True
+    return truths, False
+
+
 def _rows(domain: str, factor: int, truths: list[np.ndarray], settings: list[str]) -> tuple[dict, str, tuple]:
     """Each method's per-image results ``(psnr, ssim, chi2, chi2 2nd draw, prior used, s, regions in band,
     error within two spreads)``
@@ -213,10 +234,8 @@ def run_domain(domain: str, factors: list[int], heldout: int = 0, settings: list
     base = restore.load_recipe(ROOT / "recipes" / recipe)
     fwhm = base.forward[0].psf.fwhm  # type: ignore[union-attr]
     if heldout:  # the priors' own held-out crops (never trained on), through the same table
-        from .quality import held_out
-
-        truths, source, _ = held_out(domain, heldout)
-        title, what = "Held-out crops", source
+        truths, what = [], held_out(domain, heldout)[1]
+        title = "Held-out crops"
         flag = f" --heldout {heldout}"
     else:
         cases = MORE[domain] if more else cases
@@ -233,11 +252,11 @@ def run_domain(domain: str, factors: list[int], heldout: int = 0, settings: list
              "consistent | regions consistent | prior used | error within 2 spreads | s / image |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for factor in factors:
-        rows, refused, tuned = _rows(domain, factor, truths, settings or [])
         label = f"{factor}x"
-        if refused and heldout:  # one crop's observation too small at this factor: fields of four crops
-            rows, refused, tuned = _rows(domain, factor, mosaics(held_out(domain, 4 * heldout)[0]), settings or [])
-            label = f"{factor}x (2x2 mosaics)"
+        if heldout:  # where one crop's observation is too small at this factor: fields of four crops
+            truths, tiled = held_out_truths(domain, heldout, factor)
+            label += " (2x2 mosaics)" if tiled else ""
+        rows, refused, tuned = _rows(domain, factor, truths, settings or [])
         if not rows:
             lines.append(f"| {label} | (all) | refused: {refused} | | | | | | | | | |")
             continue

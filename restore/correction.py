@@ -20,8 +20,9 @@ the plain upsampling, the penalty acts on the image itself (``|grad x|^2``): ``a
 classical Tikhonov deconvolution at the discrepancy level, which neither overrules nor over-fits the
 data. Where the anchor blends the two (``w * prior + (1 - w) * plain``: the prior's share, or a seam),
 the penalty acts on the plain share and ``r`` together (``held``), so the image is ``w * prior + v``
-with ``v`` the classical solution of what the prior's share leaves. Where only the prior's content remains and it already explains the data (reduced chi-square
-within the consistency band, ``accept``), ``r = 0``: the prior is not nudged inside the band.
+with ``v`` the classical solution of what the prior's share leaves. Where only the prior's content
+remains and it already explains the data (reduced chi-square within the consistency band, ``accept``),
+``r = 0``: the prior is not nudged inside the band.
 
 The weight is set per band of observed rows (:func:`correct_rows`), each solved on its sharp rows
 with the forward model's reach as margin on both sides, so memory holds a band, never the frame.

@@ -1,10 +1,11 @@
 """Data first: the test that accepts or rejects the prior per region, and the frame-wide correction.
 
 The final image is ``x = anchor + r``: the anchor is the prior's restoration where its test accepts
-it (its share ``prior_weight``, the rest the classical solution's) and a regularised deconvolution elsewhere; ``r`` is an image-space correction, smooth by a
-gradient penalty whose weight keeps the reduced chi-square at most ``target`` (the discrepancy
-principle) and, by ``rule``, is the largest such weight (Morozov) or has the least estimated risk
-among those (Stein), fitted band by band against every observed pixel of the frame.
+it (its share ``prior_weight``, the rest the classical solution's) and a regularised deconvolution
+elsewhere; ``r`` is an image-space correction, smooth by a gradient penalty whose weight keeps the
+reduced chi-square at most ``target`` (the discrepancy principle) and, by ``rule``, is the largest such
+weight (Morozov) or has the least estimated risk among those (Stein), fitted band by band against every
+observed pixel of the frame.
 
 Example:
     >>> ConsistencySpec().alpha
