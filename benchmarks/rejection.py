@@ -10,7 +10,8 @@ at least 1 % of its robust range), three kinds of truth ``(C, R, R)`` at the pri
 - blank: a constant truth at the samples' median level (for astronomy, empty sky at zero): no prior content
   should be used (rejected, or nothing detected).
 
-Reported: regions found, the fraction with the prior used, and per truth the fraction of outputs in which the
+Reported: regions found, the fraction with the prior used (and how many were not searched: flat windows,
+which one level explains), and per truth the fraction of outputs in which the
 prior was used anywhere, the median whole-frame chi-square and seconds per image.
 """
 
@@ -51,7 +52,7 @@ def run_domain(domain: str, n: int, factor: int = 4) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     ref = None
     for kind, images in truths(domain, n).items():
-        regions, used, any_used, chi2, wall = 0, 0, 0, [], 0.0
+        regions, used, flat, any_used, chi2, wall = 0, 0, 0, 0, [], 0.0
         for i, truth in enumerate(images):
             # the noise level of the prior's own samples, for all three kinds (a flat truth has no spread of its own)
             spec = physics(domain, factor, images[i] if ref is None else ref[i], ["search.restarts=4"])
@@ -64,13 +65,14 @@ def run_domain(domain: str, n: int, factor: int = 4) -> list[str]:
             flags = [bool(r["prior_used"]) for r in res.provenance["regions"]]
             regions += len(flags)
             used += sum(flags)
+            flat += sum(r.get("model") == "flat" for r in res.provenance["regions"])
             any_used += any(flags)
             chi2.append(res.chi2)
             print(domain, kind, i, len(flags), sum(flags), round(res.chi2, 3), flush=True)
         if ref is None:
             ref = images
         target = "accept >= 90 %" if kind == "prior samples" else "reject"
-        share = f"{used / regions:.0%} ({used}/{regions})" if regions else "(none)"
+        share = f"{used / regions:.0%} ({used}/{regions}{f'; {flat} flat' if flat else ''})" if regions else "(none)"
         lines.append(f"| {kind} | {target} | {regions} | {share} | {any_used}/{len(images)} | "
                      f"{np.median(chi2):.2f} | {wall / len(images):.1f} |")
     return [*lines, ""]
