@@ -270,6 +270,43 @@ def block_zones(shape: tuple[int, int], size: int, device: torch.device | str = 
     return (rows[:, None] * ((w + size - 1) // size) + cols[None, :])[None, None]
 
 
+def level_zones(zones: torch.Tensor, y: torch.Tensor, count: torch.Tensor, likelihood: Likelihood,
+                levels: int, least: int = 16) -> torch.Tensor:
+    """Each zone of ``zones`` ``(1, 1, h, w)`` split by signal level: the observation ``y`` ``(C, h, w)``
+    (3 x 3 mean, ``count``: its valid pixels) less its median, over the noise's standard deviation, in
+    half-decade classes (below 10^0.5, 10^0.5 to 10, ...; ``levels`` of them, the last open), so that the
+    discrepancy principle holds at every level: a bright core the penalty holds back is no longer balanced
+    by fitting the noise of the faint sky around it. A class with fewer than ``least`` values joins the one
+    below it in its zone (a chi-square over fewer values says little). ``levels = 1``: ``zones`` as given.
+
+    Example:
+        >>> from restore.degradations import GaussianNoise
+        >>> y = torch.zeros(1, 8, 8); y[0, :, 6:] = 100.0  # two columns 100 sigma above the median
+        >>> z = level_zones(torch.zeros(1, 1, 8, 8, dtype=torch.long), y, torch.ones_like(y, dtype=torch.bool),
+        ...                 GaussianNoise(1.0), 6)
+        >>> z[0, 0, 3].tolist()  # 33 and 67 sigma (class 3); the edge's 100 (class 4): 8 values, joins class 3
+        [0, 0, 0, 0, 0, 3, 3, 3]
+    """
+    if levels <= 1:
+        return zones
+    valid = valid_mask(y, count)
+    smooth = torch.nn.functional.avg_pool2d(torch.where(valid, y, 0.0)[None], 3, 1, 1)[0]
+    smooth = smooth / torch.nn.functional.avg_pool2d(valid[None].float(), 3, 1, 1)[0].clamp_min(1e-6)
+    level = torch.stack([plane[ok].median() if ok.any() else plane.new_zeros(()) for plane, ok in zip(smooth, valid)])
+    signal = smooth - level[:, None, None]
+    sd = likelihood.variance((smooth - likelihood.background).clamp_min(0)[None])[0].clamp_min(1e-30).sqrt()
+    snr = (signal.abs() / sd).amax(0)
+    cls = (2 * torch.log10(snr.clamp_min(1.0))).floor().clamp(0, levels - 1).long()
+    base = zones[0, 0] * levels
+    for _ in range(levels):
+        labels = base + cls
+        small = (torch.bincount(labels.flatten(), minlength=int(labels.max()) + 1)[labels] < least) & (cls > 0)
+        if not bool(small.any()):
+            break
+        cls = torch.where(small, cls - 1, cls)
+    return (base + cls)[None, None]
+
+
 def _zoned(system: _Normal, labels: torch.Tensor, single: _Trial, lam: float, f: int, target: float, rounds: int,
            bounds: tuple[float, float], stiff: torch.Tensor | float = 1.0) -> tuple[_Trial, torch.Tensor]:
     """The discrepancy principle per zone: each zone (``labels`` on the observed grid) gets its own multiple of

@@ -35,7 +35,7 @@ from scipy import stats as scipy_stats
 from torch.nn import functional as F
 
 from .chimap import ChiMap
-from .correction import correct, plan_bands, stretch_stiffness
+from .correction import correct, level_zones, plan_bands, stretch_stiffness
 from .degradations import LinearOperator, Warp, build_likelihood, resolve_noise
 from .degradations.noise import Likelihood, valid_mask
 from .domains import DomainAdapter, Normalisation, Observation
@@ -297,9 +297,12 @@ class Engine:
         return image
 
     def _zones(self) -> torch.Tensor:
-        """Labels ``(1, 1, h, w)`` of the observed frame, the zones of the correction's weight: 0 the
-        background, ``i + 1`` region ``i`` (:func:`region_zones`)."""
-        return region_zones([reg["box"] for reg in self.stats.regions], self.y.shape[-2:])
+        """Labels ``(1, 1, h, w)`` of the observed frame, the zones of the correction's weight: the background
+        and each region (:func:`region_zones`), each split by signal level (:func:`level_zones`)."""
+        zones = region_zones([reg["box"] for reg in self.stats.regions], self.y.shape[-2:])
+        device = self.parts.device
+        return level_zones(zones.to(device), self.y.to(device), self.mask.to(device), self.likelihood,
+                           self.parts.spec.consistency.levels).cpu()
 
     def _measured(self, image: Raster, spread: Raster, samples: np.ndarray | None) -> Outcome:
         """The chi map of ``image`` and the reduced chi-squares: whole frame, restored regions, each region."""

@@ -41,6 +41,11 @@ class ConsistencySpec(Spec):
         10, description="bisection rounds making the weight local: the discrepancy holds in every region "
         "(each tile or object, and the background), not only on average; 0: one weight"
     )
+    levels: Annotated[int, Field(ge=1)] = Field(
+        6, description="signal-level classes (half decades of the observed signal-to-noise) that split each "
+        "region's zone of the local weight, so the discrepancy holds at every level (bright cores and the faint "
+        "sky around them); 1: one zone per region"
+    )
     prior_weight: Annotated[float, Field(ge=0, le=1)] | Literal["card"] = Field(
         "card", description="the share of the prior's restoration in the image written, over the classical "
         "solution (x = classical + w (prior - classical), one correction): 1 the prior's restoration, 0 the "
