@@ -55,6 +55,10 @@ class Pipeline:
         self.parts = Parts(spec=spec, adapter=get_adapter(spec.domain), forward=forward, prior=prior,
                            config=fit_to_prior(config_from_spec(spec.search, progress), prior), device=dev,
                            reach=forward.reach())
+        if spec.consistency.prior_weight == "card" and not prior.card.get("prior_weight"):
+            warnings.warn(f"prior {prior.name!r}: its card has no calibrated prior_weight, so the prior's restoration "
+                          "is written whole (w = 1); state consistency.prior_weight (0: the classical solution alone) "
+                          "or measure it on held-out data (python -m benchmarks.calibrate)", stacklevel=2)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, **options: Any) -> Pipeline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +224,11 @@ def test_run_to_writes_what_run_and_save_write_holding_a_band_of_rows(tmp_path: 
     with pytest.raises(RuntimeError, match="boom"):  # a failed run leaves no scratch files behind
         pipe.run_to(tmp_path / "tall.tif", tmp_path / "failed")
     assert not (tmp_path / "failed").exists()  # nothing left, not even the folder it made
+
+
+def test_a_prior_whose_card_has_no_calibrated_weight_is_named_in_a_warning(tiny_recipe: Path) -> None:
+    with pytest.warns(UserWarning, match=r"prior 'tiny': its card has no calibrated prior_weight"):
+        restore.Pipeline.from_yaml(tiny_recipe, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a weight stated in the recipe: nothing to warn of
+        restore.Pipeline.from_yaml(tiny_recipe, ["consistency.prior_weight=0.5"], progress=False)
