@@ -18,8 +18,9 @@ factor, the floor of that value no estimator that knows the image only as well a
 can go below, :func:`draw_floor`: median and least over the images), the fraction consistent (chi-square in
 [0.8, 1.2]), for ``restore`` the fraction of regions (tiles/objects) whose own chi-square is in that band
 and the fraction whose prior was used (in brackets, the shares not searched: flat windows, which a level
-explains, and point sources; the rest its test rejected), how often the error of a pixel with a prior spread is at most
-twice that spread (78 % were the 4 restarts posterior draws), and seconds per image. Skips cleanly when ``../shared/data/real`` is absent.
+explains, and point sources; the rest its test rejected), how often the error of a pixel with a prior
+spread is at most twice that spread (78 % were the 4 restarts posterior draws), and seconds per image.
+Skips cleanly when ``../shared/data/real`` is absent.
 """
 
 from __future__ import annotations
@@ -221,8 +222,9 @@ def held_out_truths(domain: str, n: int, factor: int) -> tuple[list[np.ndarray],
 def _rows(domain: str, factor: int, truths: list[np.ndarray],
           settings: list[str]) -> tuple[dict, str, tuple, list[float]]:
     """Each method's per-image results ``(psnr, ssim, chi2, chi2 2nd draw, prior used, s, regions in band,
-    error within two spreads, the share of regions of each ``UNSEARCHED`` model)`` on ``truths`` at ``factor``, the refusal (if the pipeline refused an input),
-    the classical settings and each image's second-draw floor (:func:`draw_floor`)."""
+    error within two spreads, the share of regions of each ``UNSEARCHED`` model)`` on ``truths`` at
+    ``factor``, the refusal (if the pipeline refused an input), the classical settings and each image's
+    second-draw floor (:func:`draw_floor`)."""
     rows: dict[str, list[tuple[float, ...]]] = {}
     floors: list[float] = []
     refused = ""

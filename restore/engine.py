@@ -163,6 +163,10 @@ def observation_likelihood(spec: PipelineSpec, obs: Observation,
     return values, build_likelihood(spec.noise, values).to(device)
 
 
+UNCALIBRATED = "card has none: the prior restoration"
+"""Where :func:`resolve_prior_weight` took the weight 1 from: a card without a calibrated ``prior_weight``."""
+
+
 def resolve_prior_weight(setting: float | str, card: dict[str, Any], factor: int) -> tuple[float, str]:
     """The share of the prior's restoration in the image written (``consistency.prior_weight``) and where it
     came from: the recipe's number, or (``"card"``) the card's calibrated weight for the nearest factor, 1 when
@@ -178,7 +182,7 @@ def resolve_prior_weight(setting: float | str, card: dict[str, Any], factor: int
         return float(setting), "recipe"
     table = card.get("prior_weight") or {}
     if not table:
-        return 1.0, "card has none: the prior restoration"
+        return 1.0, UNCALIBRATED
     key = min(table, key=lambda k: (abs(math.log(int(k) / factor)), int(k)))  # nearest in log
     return float(table[key]), f"card, calibrated at {key}x"
 

@@ -25,7 +25,7 @@ from .degradations import build_forward
 from .degradations.noise import Likelihood
 from .device import resolve_device
 from .domains import Observation, check_observation, get_adapter
-from .engine import Engine, Outcome, Parts, Store, observation_likelihood
+from .engine import UNCALIBRATED, Engine, Outcome, Parts, Store, observation_likelihood, resolve_prior_weight
 from .errors import RestoreError
 from .imageio import MAX_OUTPUT_VALUES
 from .priors.registry import load as load_prior
@@ -55,7 +55,7 @@ class Pipeline:
         self.parts = Parts(spec=spec, adapter=get_adapter(spec.domain), forward=forward, prior=prior,
                            config=fit_to_prior(config_from_spec(spec.search, progress), prior), device=dev,
                            reach=forward.reach())
-        if spec.consistency.prior_weight == "card" and not prior.card.get("prior_weight"):
+        if resolve_prior_weight(spec.consistency.prior_weight, prior.card, forward.scale())[1] == UNCALIBRATED:
             warnings.warn(f"prior {prior.name!r}: its card has no calibrated prior_weight, so the prior's restoration "
                           "is written whole (w = 1); state consistency.prior_weight (0: the classical solution alone) "
                           "or measure it on held-out data (python -m benchmarks.calibrate)", stacklevel=2)
