@@ -25,3 +25,10 @@ def check_factor(factor: object) -> None:
     """Raise a clear ``ValueError`` unless ``factor`` is a positive integer."""
     if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
         raise ValueError(f"factor must be a positive integer, got {factor!r}")
+
+
+def check_divisible(x: torch.Tensor, factor: int) -> None:
+    """Raise a clear ``ValueError`` unless both sides of ``x`` are multiples of ``factor``."""
+    h, w = x.shape[-2:]
+    if h % factor or w % factor:
+        raise ValueError(f"image size {h}x{w} is not divisible by the factor {factor}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 class LinearOperator(nn.Module):
@@ -65,6 +64,10 @@ class LinearOperator(nn.Module):
             size *= 2
         raise ValueError(f"the forward model reaches further than {limit} pixels")
 
+    def fuse(self, after: LinearOperator) -> LinearOperator | None:
+        """One operator equal to ``after(self(x))`` and cheaper than the two, or None (the default)."""
+        return None
+
     def _probe(self) -> torch.Tensor:
         """A tensor of the operator's float dtype and device (its first floating buffer; a float32 CPU scalar
         for operators without one), for the probes above."""
@@ -75,13 +78,19 @@ class LinearOperator(nn.Module):
 
 
 class Compose(LinearOperator):
-    """Apply operators in order: ``Compose([A1, A2])(x) == A2(A1(x))``."""
+    """Apply operators in order: ``Compose([A1, A2])(x) == A2(A1(x))``; neighbours that fuse into one cheaper
+    operator (:meth:`LinearOperator.fuse`: a PSF blur then block binning) are held fused."""
 
     def __init__(self, ops: list[LinearOperator]) -> None:
         super().__init__()
         flat: list[LinearOperator] = []
         for op in ops:
-            flat.extend(op.ops if isinstance(op, Compose) else [op])
+            for part in op.ops if isinstance(op, Compose) else [op]:
+                fused = flat[-1].fuse(part) if flat else None
+                if fused is None:
+                    flat.append(part)
+                else:
+                    flat[-1] = fused
         self.ops = nn.ModuleList(flat)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,13 +115,33 @@ class Compose(LinearOperator):
         return factor
 
 
-def pad_adjoint(y: torch.Tensor, pads: tuple[int, int, int, int], mode: str) -> torch.Tensor:
-    """Adjoint of ``F.pad(x, pads, mode)``: folds padded borders back onto the pixels they copy."""
-    left, right, top, bottom = pads
-    shape = (*y.shape[:-2], y.shape[-2] - top - bottom, y.shape[-1] - left - right)
+def _fold(y: torch.Tensor, before: int, after: int, mode: str, dim: int) -> torch.Tensor:
+    """Adjoint of padding one axis by ``before`` and ``after`` in ``mode``: each padded value added back onto
+    the pixel it copies."""
+    n = y.shape[dim] - before - after
+    x = y.narrow(dim, before, n).clone()
     if mode == "constant":
-        return y[..., top : y.shape[-2] - bottom, left : y.shape[-1] - right]
-    with torch.enable_grad():
-        x = torch.zeros(shape, dtype=y.dtype, device=y.device, requires_grad=True)
-        (grad,) = torch.autograd.grad(F.pad(x, pads, mode=mode), x, y, create_graph=y.requires_grad)
-    return grad
+        return x
+    for side, count in ((0, before), (1, after)):
+        if not count:
+            continue
+        part = y.narrow(dim, 0 if side == 0 else before + n, count)
+        if mode == "reflect":  # [x_p .. x_1] | x | [x_(n-2) .. x_(n-1-a)]
+            x.narrow(dim, 1 if side == 0 else n - 1 - count, count).add_(part.flip(dim))
+        elif mode == "replicate":
+            x.narrow(dim, 0 if side == 0 else n - 1, 1).add_(part.sum(dim, keepdim=True))
+        else:  # circular: [x_(n-p) .. x_(n-1)] | x | [x_0 .. x_(a-1)]
+            x.narrow(dim, n - count if side == 0 else 0, count).add_(part)
+    return x
+
+
+def pad_adjoint(y: torch.Tensor, pads: tuple[int, int, int, int], mode: str) -> torch.Tensor:
+    """Adjoint of ``F.pad(x, pads, mode)`` (``constant``, ``reflect``, ``replicate`` or ``circular``): folds
+    padded borders back onto the pixels they copy.
+
+    Example:
+        >>> pad_adjoint(torch.ones(1, 1, 1, 6), (2, 1, 0, 0), "reflect")
+        tensor([[[[1., 3., 2.]]]])
+    """
+    left, right, top, bottom = pads
+    return _fold(_fold(y, left, right, mode, -1), top, bottom, mode, -2)

@@ -1,13 +1,12 @@
-"""Convolution of an image with a PSF (direct for small kernels, FFT for large ones), via Kornia.
+"""Convolution of an image with a PSF (direct for small kernels, FFT for large ones), via Kornia; and a PSF
+followed by block binning as one strided convolution (:func:`binned_blur`).
 
 This is a true convolution (the kernel is flipped), so asymmetric PSFs (motion, measured) act as
 physics says. Borders are padded (``"reflect"`` by default, ``"constant"`` for zeros) so the output
 has the input's size.
 
 Example:
-    >>> from typing import get_args
-
-import torch
+    >>> import torch
     >>> from restore.degradations.psf import gaussian_psf
     >>> y = blur(torch.rand(2, 3, 16, 16), gaussian_psf(2.0))
     >>> y.shape
@@ -24,11 +23,14 @@ import torch
 from torch.nn import functional as F
 
 from ..spec.forward import Border
-from ._checks import check_bchw, check_choice
+from ._checks import check_bchw, check_choice, check_divisible, check_factor
 from .base import LinearOperator, pad_adjoint
 from .psf import airy_psf, gaussian_psf, moffat_psf
+from .resample import Downsample, downsample, downsample_adjoint
 
 FFT_THRESHOLD = 15  # kernels wider than this use FFT convolution
+DIRECT_BINNED = 10  # a blur and f x f binning are fused while the effective kernel spans at most this many blocks
+BINNINGS = ("mean", "sum")
 BORDERS = get_args(Border)
 
 
@@ -119,3 +121,105 @@ class Blur(LinearOperator):
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return blur_adjoint(y, self.kernel, self.border)
+
+    def fuse(self, after: LinearOperator) -> LinearOperator | None:
+        """This blur then ``after``, as one :class:`BinnedBlur` where ``after`` bins (mean or sum) and the
+        strided convolution is the cheaper (the effective kernel spans at most ``DIRECT_BINNED`` blocks)."""
+        if not isinstance(after, Downsample) or after.method not in BINNINGS or after.factor == 1:
+            return None
+        if max(self.kernel.shape) + after.factor - 1 > DIRECT_BINNED * after.factor:
+            return None
+        return BinnedBlur(self.kernel, after.factor, after.method, self.border)
+
+
+def binned_kernel(kernel: torch.Tensor, factor: int, method: str = "mean") -> torch.Tensor:
+    """The effective kernel of a blur by ``kernel`` then ``factor x factor`` binning: ``kernel`` convolved with
+    the box (of ones for ``"sum"``, of ``1 / f^2`` for ``"mean"``), ``(kH + f - 1, kW + f - 1)``.
+
+    Example:
+        >>> binned_kernel(torch.ones(1, 1), 2, "sum")
+        tensor([[1., 1.],
+                [1., 1.]])
+    """
+    check_factor(factor)
+    check_choice(method, BINNINGS, "method")
+    box = torch.ones(1, 1, factor, factor, dtype=kernel.dtype, device=kernel.device)
+    box = box / factor**2 if method == "mean" else box
+    return F.conv2d(F.pad(kernel[None, None], (factor - 1,) * 4), box)[0, 0]  # the box is symmetric: conv = corr
+
+
+def _binned_weight(x: torch.Tensor, effective: torch.Tensor) -> torch.Tensor:
+    return effective.flip(-2, -1).to(dtype=x.dtype, device=x.device).expand(x.shape[1], 1, -1, -1)
+
+
+def _fits(kernel: torch.Tensor, x: torch.Tensor, factor: int = 1) -> bool:
+    return kernel.shape[-2] <= 2 * x.shape[-2] * factor - 1 and kernel.shape[-1] <= 2 * x.shape[-1] * factor - 1
+
+
+def binned_blur(x: torch.Tensor, kernel: torch.Tensor, factor: int, method: str = "mean",
+                border: str = "reflect", effective: torch.Tensor | None = None) -> torch.Tensor:
+    """``downsample(blur(x, kernel, border), factor, method)`` (``method`` ``"mean"`` or ``"sum"``) computed on
+    the coarse grid only: one convolution with :func:`binned_kernel` (``effective``, when already made) at
+    stride ``factor`` (``f^2`` fewer outputs than blurring the sharp grid), ``(B, C, H, W)`` to
+    ``(B, C, H/f, W/f)``.
+
+    Example:
+        >>> from restore.degradations.psf import gaussian_psf
+        >>> x, k = torch.rand(1, 2, 16, 24), gaussian_psf(2.0)
+        >>> torch.allclose(binned_blur(x, k, 4), downsample(blur(x, k), 4, "mean"), atol=1e-6)
+        True
+    """
+    _check(x, kernel, border)
+    check_divisible(x, factor)
+    if not _fits(kernel, x):
+        return downsample(blur(x, kernel, border), factor, method)
+    weight = _binned_weight(x, binned_kernel(kernel, factor, method) if effective is None else effective)
+    return F.conv2d(F.pad(x, _pads(kernel), mode=border), weight, stride=factor, groups=x.shape[1])
+
+
+def binned_blur_adjoint(y: torch.Tensor, kernel: torch.Tensor, factor: int, method: str = "mean",
+                        border: str = "reflect", effective: torch.Tensor | None = None) -> torch.Tensor:
+    """Adjoint of :func:`binned_blur`: the strided convolution transposed, then the borders folded back."""
+    _check(y, kernel, border)
+    check_factor(factor)
+    if not _fits(kernel, y, factor):
+        return blur_adjoint(downsample_adjoint(y, factor, method), kernel, border)
+    weight = _binned_weight(y, binned_kernel(kernel, factor, method) if effective is None else effective)
+    return pad_adjoint(F.conv_transpose2d(y, weight, stride=factor, groups=y.shape[1]), _pads(kernel), border)
+
+
+class BinnedBlur(LinearOperator):
+    """Module twin of :func:`binned_blur`: what ``Downsample(f, method) * Blur(kernel)`` becomes (the same values,
+    faster: :meth:`Blur.fuse`).
+
+    Example:
+        >>> A = Downsample(4, "mean") * Blur.gaussian(2.0)
+        >>> A.ops
+        ModuleList(
+          (0): BinnedBlur(kernel=(7, 7), factor=4, method='mean', border='reflect')
+        )
+    """
+
+    def __init__(self, kernel: torch.Tensor, factor: int, method: str = "mean", border: str = "reflect") -> None:
+        super().__init__()
+        check_factor(factor)
+        check_choice(method, BINNINGS, "method")
+        check_choice(border, BORDERS, "border")
+        self.register_buffer("kernel", kernel.detach().clone())
+        self.register_buffer("effective", binned_kernel(self.kernel, factor, method))
+        self.factor, self.method, self.border = factor, method, border
+
+    def extra_repr(self) -> str:
+        return f"kernel={tuple(self.kernel.shape)}, factor={self.factor}, method={self.method!r}, border={self.border!r}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return binned_blur(x, self.kernel, self.factor, self.method, self.border, self.effective)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        return binned_blur_adjoint(y, self.kernel, self.factor, self.method, self.border, self.effective)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.factor, width // self.factor
+
+    def scale(self) -> int:
+        return self.factor

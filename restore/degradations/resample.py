@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from ..spec.forward import DownsampleMethod
-from ._checks import check_bchw, check_choice, check_factor
+from ._checks import check_bchw, check_choice, check_divisible, check_factor
 from .base import LinearOperator, pad_adjoint
 
 Method = DownsampleMethod
@@ -56,8 +56,8 @@ def _check(x: torch.Tensor, factor: int, method: str, divisible: bool = True) ->
     check_factor(factor)
     check_choice(method, METHODS, "method")
     h, w = x.shape[-2:]
-    if divisible and (h % factor or w % factor):
-        raise ValueError(f"image size {h}x{w} is not divisible by the factor {factor}")
+    if divisible:
+        check_divisible(x, factor)
     if method == "bicubic" and factor > 1 and divisible and min(h, w) <= max(_bicubic_pads(factor)):
         raise ValueError(f"image size {h}x{w} is too small for bicubic downsampling by {factor} "
                          f"(needs more than {max(_bicubic_pads(factor))} pixels a side)")

@@ -3,11 +3,12 @@ dtype and device checks (on the CPU, and on an accelerator where one is present)
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
-from restore.degradations import Blur, Compose, Downsample, Warp, blur, downsample
+from restore.degradations import BinnedBlur, Blur, Compose, Downsample, Warp, binned_blur, blur, downsample
 from restore.degradations.psf import airy_psf, gaussian_psf, moffat_psf, motion_psf
 
 OPERATORS = {
@@ -24,6 +25,9 @@ OPERATORS = {
     "mean-3": lambda: Downsample(3, "mean"),
     "psf+bicubic": lambda: Downsample(4, "bicubic") * Blur(gaussian_psf(1.5)),
     "psf+sum+psf": lambda: Compose([Blur(moffat_psf(2.0, 3.5)), Downsample(2, "sum"), Blur(gaussian_psf(1.0))]),
+    "psf+mean-4 (binned)": lambda: Downsample(4, "mean") * Blur(gaussian_psf(2.0)),
+    "motion+sum-3-circular (binned)": lambda: Downsample(3, "sum") * Blur(motion_psf(5, 30.0), border="circular"),
+    "moffat-fft+mean-2 (not fused)": lambda: Downsample(2, "mean") * Blur(moffat_psf(3.0, 2.5, size=25)),
     "warp+psf+bicubic": lambda: Downsample(4, "bicubic") * Blur(gaussian_psf(1.5))
     * Warp(torch.tensor([[1.17, 0.0, 3.3], [0.0, 1.17, -2.6]]), (48, 72), (48, 72)),
     "warp-shrink": lambda: Warp(torch.tensor([[0.45, 0.1, 2.0], [-0.1, 0.45, 9.0]]), (48, 72), (48, 72)),  # anti-aliased
@@ -140,6 +144,42 @@ def test_fft_and_direct_convolution_agree(rng) -> None:
     assert k.shape[0] > FFT_THRESHOLD >= small.shape[0]
     direct = F.conv2d(F.pad(x, (10, 10, 10, 10), mode="reflect"), k.flip(0, 1)[None, None].expand(2, 1, -1, -1), groups=2)
     assert torch.allclose(blur_fn(x, k), direct, atol=1e-10)
+
+
+@pytest.mark.parametrize(("kernel", "factor", "method", "border", "mode"), [
+    (gaussian_psf(2.0), 4, "mean", "reflect", "mirror"),
+    (motion_psf(5, 30.0), 3, "sum", "circular", "wrap"),
+    (moffat_psf(2.0, 3.5), 2, "sum", "constant", "constant"),
+])
+def test_binned_blur_equals_scipy_convolution_then_block_binning(kernel, factor, method, border, mode, rng) -> None:
+    """An independent reference: scipy's convolution on the sharp grid, then numpy block sums."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    x = torch.rand(1, 2, 8 * factor, 5 * factor, generator=rng, dtype=torch.float64)
+    sharp = np.stack([ndimage.convolve(p, kernel.double().numpy(), mode=mode) for p in x[0].numpy()])
+    blocks = sharp.reshape(2, 8, factor, 5, factor).sum(axis=(2, 4)) / (factor**2 if method == "mean" else 1)
+    assert kernel.shape[0] % 2 == 1  # scipy and restore centre odd kernels alike
+    assert np.allclose(binned_blur(x, kernel, factor, method, border)[0].numpy(), blocks, atol=1e-12)
+
+
+def test_blur_then_binning_is_fused_where_the_strided_convolution_is_cheaper() -> None:
+    fused = Downsample(4, "mean") * Blur(gaussian_psf(2.0))
+    assert [type(op) for op in fused.ops] == [BinnedBlur] and fused.scale() == 4
+    assert [type(op) for op in (Downsample(2, "mean") * Blur(moffat_psf(3.0, 2.5, size=25))).ops] == [Blur, Downsample]
+    assert [type(op) for op in (Downsample(4, "bicubic") * Blur(gaussian_psf(2.0))).ops] == [Blur, Downsample]
+    with pytest.warns(UserWarning, match="cropped"):  # a kernel larger than the image: cropped as blur does
+        y = (Downsample(2, "mean") * Blur(gaussian_psf(2.0)))(torch.ones(1, 1, 2, 2))
+    assert torch.allclose(y, torch.ones_like(y), atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_adjoint_equals_autograd_of_the_padding(mode: str, rng) -> None:
+    from restore.degradations.base import pad_adjoint
+
+    pads = (3, 1, 0, 2)
+    x = torch.randn(2, 3, 7, 9, generator=rng, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(F.pad(x, pads, mode=mode).shape, generator=rng, dtype=torch.float64)
+    (reference,) = torch.autograd.grad(F.pad(x, pads, mode=mode), x, y)
+    assert torch.allclose(pad_adjoint(y, pads, mode), reference, atol=1e-12)
 
 
 def test_blur_is_a_true_convolution() -> None:
