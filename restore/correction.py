@@ -118,13 +118,15 @@ class Fit:
     needed), the reduced chi-square of ``anchor`` and of ``anchor + r`` over the band's counted pixels, the
     correction's effective degrees of freedom per counted pixel (``dof``, Hutchinson's estimate of the trace
     of its hat matrix) and its estimated risk ``chi2 + 2 dof``: the reduced chi-square expected against a
-    second, independent noise draw (Stein's unbiased risk estimate, plus one)."""
+    second, independent noise draw (Stein's unbiased risk estimate, plus one); ``level``, the single weight's
+    ``log10`` relative to the data curvature (where the next band's walk may start: ``correct``'s ``start``)."""
 
     r: torch.Tensor
     lam: float
     chi2_anchor: float
     chi2: float
     dof: float = 0.0
+    level: float = math.nan
 
 
 @dataclass
@@ -191,7 +193,8 @@ def _walk(system: _Normal, levels: list[float], lam_of: callable, rule: str, tar
     with the level above): ``discrepancy`` stops there; ``risk`` goes on down to the least estimated risk
     among those with chi-square in ``[floor, target]`` (stopping when chi-square falls below ``floor``, noise
     fitting, or the risk has risen twice), refined half a step either side. Where no level reaches
-    ``target``, the last (least chi-square)."""
+    ``target``, the last (least chi-square). Where the first level already reaches it (a walk started below
+    ``HIGHEST``, from a neighbouring band's level), the discrepancy rule climbs to the smoothest that does."""
     risk = rule == "risk"
     above, chosen, rising = None, None, 0
     step = abs(levels[1] - levels[0]) if len(levels) > 1 else 0.0
@@ -201,7 +204,10 @@ def _walk(system: _Normal, levels: list[float], lam_of: callable, rule: str, tar
             above = start
             continue
         if chosen is None:
-            chosen = start if above is None else _bisect(system, lam_of, above.level, start, target, risk, floor)
+            if above is not None:
+                chosen = _bisect(system, lam_of, above.level, start, target, risk, floor)
+            else:
+                chosen = start if risk else _climb(system, lam_of, start, target, floor)
             if not risk:
                 return chosen
         if start.chi2 < floor:
@@ -219,6 +225,19 @@ def _walk(system: _Normal, levels: list[float], lam_of: callable, rule: str, tar
         if floor <= trial.chi2 <= target and trial.risk < chosen.risk:
             chosen = trial
     return chosen
+
+
+def _climb(system: _Normal, lam_of: callable, low: _Trial, target: float, floor: float,  # type: ignore[valid-type]
+           step: float = 0.5) -> _Trial:
+    """From a level whose chi-square is at most ``target``, up by ``step`` to the first that is not (then
+    bisected between them), or to ``HIGHEST``."""
+    while low.level < HIGHEST:
+        level = min(low.level + step, HIGHEST)
+        trial = system.trial(level, lam_of(level), low, False)
+        if trial.chi2 > target:
+            return _bisect(system, lam_of, level, low, target, False, floor)
+        low = trial
+    return low
 
 
 def _bisect(system: _Normal, lam_of: callable, high: float, low: _Trial, target: float,  # type: ignore[valid-type]
@@ -345,7 +364,7 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
             iterations: int = 30, accept: tuple[float, float] | None = None, rounds: int = 0,
             window: int = 9, protect: torch.Tensor | None = None, rule: str = "discrepancy",
             zones: torch.Tensor | None = None, stiffness: torch.Tensor | None = None,
-            held: torch.Tensor | None = None) -> Fit:
+            held: torch.Tensor | None = None, start: float | None = None) -> Fit:
     """Fit ``r`` for an observed band ``y`` ``(1, C, h, w)`` (``count``: the pixels that enter the data
     term) and its ``anchor`` ``(1, C, h * f, w * f)``. ``plain`` (0..1, the anchor's shape) is the part of
     each pixel that is the plain upsampling, not the prior: there the gradient penalty acts on the image
@@ -365,7 +384,10 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
     (risk) its risk is less. ``stiffness`` ``(1, 1, H, W)``, when given, multiplies the weight per sharp pixel
     (:func:`stretch_stiffness`). ``held`` (the anchor's shape) is the image of the anchor's plain part that
     the penalty acts on beside ``r`` (default ``plain * anchor``, exact where a pixel is all plain or all prior;
-    where the anchor mixes the prior's restoration with the plain upsampling, the plain share of it)."""
+    where the anchor mixes the prior's restoration with the plain upsampling, the plain share of it).
+    ``start`` (discrepancy rule): a neighbouring band's ``Fit.level``; the walk for the single weight begins a
+    decade above it instead of at ``HIGHEST`` (climbing where that already fits), which saves the stiff
+    trials far from the answer."""
     if rule not in ("risk", "discrepancy"):
         raise ValueError(f"rule must be 'risk' or 'discrepancy', not {rule!r}")
     with torch.no_grad():
@@ -403,6 +425,8 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
         system = _Normal(forward, weight, resid, valid, held, iterations)
         scale = float(weight[valid].median()) * forward.flat_gain() ** 2  # lam relative to the data curvature
         levels = [HIGHEST - 0.5 * i for i in range(int(round((HIGHEST - LOWEST) / 0.5)) + 1)]
+        if start is not None and math.isfinite(start) and rule == "discrepancy":
+            levels = [v for v in levels if v <= start + 1.0] or levels[-1:]
         stiff = 1.0 if stiffness is None else stiffness.to(anchor.dtype)
         best = single = _walk(system, levels, lambda s: scale * 10.0**s * stiff, rule, target, low_ok,
                               first_steps=4 * iterations)
@@ -418,7 +442,7 @@ def correct(forward: LinearOperator, likelihood: Likelihood, y: torch.Tensor, co
             if fits and (shaped.risk < single.risk if rule == "risk" else True):
                 best, lam = shaped, float(lam_map.median()) * 10.0**shaped.level
         dof = best.dof if rule == "risk" else math.nan
-        return Fit(best.r.to(torch.float32), lam, chi2_anchor, best.chi2, dof)
+        return Fit(best.r.to(torch.float32), lam, chi2_anchor, best.chi2, dof, single.level)
 
 
 @dataclass

@@ -269,7 +269,7 @@ class Engine:
         anchor, plain, points = anchor
         if not spec.correct:
             return anchor
-        start, image, lams, dofs = time.perf_counter(), store(self.shape), [], []
+        start, image, lams, dofs, level = time.perf_counter(), store(self.shape), [], [], None
         device, zones = self.parts.device, self._zones()
         for plan in plan_bands(self.obs.data.shape[1], f, self.reach, spec.band):
             rows = torch.from_numpy(read_rows(anchor, plan.lo, plan.hi - plan.lo))[None].to(device)
@@ -285,7 +285,9 @@ class Engine:
             fit = correct(forward, self.likelihood, self.y[None, :, ys].to(device), count[None].to(device), rows,
                           part, spec.target, spec.iterations, accept=self.parts.config.chi2_range,
                           rounds=spec.rounds, protect=keep, rule=spec.rule, held=held,
-                          zones=zones[..., ys, :].to(device), stiffness=stretch_stiffness(self.norm.forward, rows))
+                          zones=zones[..., ys, :].to(device), stiffness=stretch_stiffness(self.norm.forward, rows),
+                          start=level)
+            level = fit.level if math.isfinite(fit.level) else level  # the next band's walk starts near it
             lams.append(fit.lam)
             dofs.append(fit.dof)
             kept = slice(plan.first * f - plan.lo, plan.end * f - plan.lo)

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from restore.correction import correct, level_zones, plan_bands, stretch_stiffness
+from restore.correction import HIGHEST, LOWEST, correct, level_zones, plan_bands, stretch_stiffness
 from restore.degradations import Blur, Downsample, GaussianNoise, PoissonGaussianNoise
 from restore.domains.astronomy import Asinh
 
@@ -53,6 +53,20 @@ def test_classical_solution_is_the_tikhonov_solution_at_the_discrepancy_level(no
     assert torch.allclose((plain + fit.r).double().flatten(), x, atol=1e-2 * float(x.abs().max()))
     assert chi2 == pytest.approx(fit.chi2, rel=0.02)
     assert tikhonov(2 * fit.lam)[1] > 1.0  # a smoother solution no longer explains the data
+
+
+@pytest.mark.parametrize("start", [-6.0, -1.0, 3.0])
+def test_a_walk_started_at_a_neighbouring_bands_level_finds_the_same_weight(start: float) -> None:
+    """Started below the answer (it climbs), near it, or above it: Morozov's weight, as from the top."""
+    A = Downsample(2, "mean") * Blur.gaussian(2.0)
+    noise = GaussianNoise(0.5)
+    y = noise.sample(A(_scene(24)), generator=torch.Generator().manual_seed(0))
+    plain = torch.nn.functional.interpolate(y, scale_factor=2, mode="bicubic")
+    args = (A.double(), noise, y, torch.ones_like(y, dtype=torch.bool), plain, torch.ones_like(plain))
+    top = correct(*args, iterations=400)
+    fit = correct(*args, iterations=400, start=start)
+    assert fit.chi2 <= 1.0 and fit.lam == pytest.approx(top.lam, rel=0.1) and fit.level == pytest.approx(top.level, abs=0.05)
+    assert math.isfinite(top.level) and HIGHEST > top.level > LOWEST
 
 
 @pytest.mark.parametrize("rule", ["discrepancy", "risk"])
